@@ -1,0 +1,909 @@
+/*
+ * The tensor codec: BF16 words <-> Huffman-coded exponent bitstream, raw
+ * sign|mantissa bytes and a block/window index. Layout: df11/format.h.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "df11.h"
+#include "df11/codec_internal.h"
+#include "df11/error.h"
+#include "df11/format.h"
+#include "df11/parallel.h"
+#include "huffman/huffman.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "df11's CPU fast paths assume a little-endian host"
+#endif
+
+/* Below this many elements per thread, threads cost more than they save. */
+#define MIN_ELEMS_PER_THREAD (1u << 20)
+#define MAX_THREADS 256
+
+static inline uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline void store64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static inline void store32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static int clamp_threads(int threads, uint64_t n_elems)
+{
+	uint64_t by_size = n_elems / MIN_ELEMS_PER_THREAD;
+	int t = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
+	if ((uint64_t)t > by_size)
+		t = by_size < 1 ? 1 : (int)by_size;
+	return t;
+}
+
+/* ---------------------------------------------------------------- stats */
+
+static void histogram(const uint16_t *src, uint64_t n, uint64_t out[256])
+{
+	/* Four sub-histograms break the store-to-load dependency on runs of
+	 * equal exponents. */
+	uint32_t h[4][256];
+	memset(h, 0, sizeof h);
+	memset(out, 0, 256 * sizeof out[0]);
+	while (n) {
+		/* Keep u32 counters from overflowing. */
+		uint64_t m = n < (1u << 30) ? n : (1u << 30);
+		uint64_t i = 0;
+		for (; i + 4 <= m; i += 4) {
+			h[0][df11_bf16_exponent(src[i])]++;
+			h[1][df11_bf16_exponent(src[i + 1])]++;
+			h[2][df11_bf16_exponent(src[i + 2])]++;
+			h[3][df11_bf16_exponent(src[i + 3])]++;
+		}
+		for (; i < m; i++)
+			h[0][df11_bf16_exponent(src[i])]++;
+		for (int s = 0; s < 256; s++) {
+			out[s] += (uint64_t)h[0][s] + h[1][s] + h[2][s] + h[3][s];
+			h[0][s] = h[1][s] = h[2][s] = h[3][s] = 0;
+		}
+		src += m;
+		n -= m;
+	}
+}
+
+void df11_exponent_histogram(const uint16_t *src, uint64_t n_elems,
+			     df11_exponent_stats *stats_ret)
+{
+	memset(stats_ret, 0, sizeof *stats_ret);
+	if (!src || n_elems == 0)
+		return;
+	histogram(src, n_elems, stats_ret->count);
+	stats_ret->n_elems = n_elems;
+	double h = 0;
+	for (int s = 0; s < 256; s++) {
+		if (!stats_ret->count[s])
+			continue;
+		stats_ret->distinct++;
+		double p = (double)stats_ret->count[s] / (double)n_elems;
+		h -= p * log2(p);
+	}
+	stats_ret->entropy_bits = h;
+}
+
+/* --------------------------------------------------------------- encode */
+
+size_t df11_encode_bound(uint64_t n_elems)
+{
+	if (n_elems > (SIZE_MAX - DF11_HEADER_SIZE) / 2)
+		return SIZE_MAX;
+	return DF11_HEADER_SIZE + 2 * (size_t)n_elems;
+}
+
+static void write_header(uint8_t *dst, const df11_layout *L)
+{
+	memset(dst, 0, DF11_HEADER_SIZE);
+	memcpy(dst, DF11_TENSOR_MAGIC, 4);
+	dst[4] = (uint8_t)L->codec;
+	dst[5] = (uint8_t)L->max_code_len;
+	dst[6] = (uint8_t)L->window_log2;
+	dst[7] = (uint8_t)L->block_log2;
+	df11_wr64(dst + 8, L->n_elems);
+	df11_wr64(dst + 16, L->stream_bits);
+	df11_wr16(dst + 24, (uint16_t)L->table_size);
+	dst[26] = (uint8_t)L->single_exponent;
+}
+
+typedef struct enc_job {
+	const uint16_t *src;
+	uint64_t n_elems;
+	int threads;
+	uint64_t (*hist)[256];       /* [threads][256] */
+	const uint32_t *code;        /* code | (length << 16), per exponent */
+	uint64_t *start_bit;         /* [threads + 1] */
+	uint8_t **chunk_out;         /* [threads]: where each chunk writes */
+	uint8_t *sm;                 /* sign|mantissa plane */
+	uint8_t *window_gap;         /* one byte per window */
+	uint64_t *block_starts;
+	unsigned window_log2, block_log2;
+} enc_job;
+
+static void chunk_range(uint64_t n, int threads, int i, uint64_t *b,
+			uint64_t *e)
+{
+	*b = n / (uint64_t)threads * (uint64_t)i;
+	*e = i + 1 == threads ? n : n / (uint64_t)threads * (uint64_t)(i + 1);
+}
+
+static void enc_histogram(void *arg, int i)
+{
+	enc_job *J = arg;
+	uint64_t b, e;
+	chunk_range(J->n_elems, J->threads, i, &b, &e);
+	histogram(J->src + b, e - b, J->hist[i]);
+}
+
+/* Encodes one chunk. Its first code starts at absolute bit start_bit[i];
+ * out points at the byte holding that bit, whose lower (start_bit & 7) bits
+ * are left zero for the previous chunk. Slack: 8 bytes past the end. */
+static void enc_chunk(void *arg, int ci)
+{
+	enc_job *J = arg;
+	uint64_t b, e;
+	chunk_range(J->n_elems, J->threads, ci, &b, &e);
+	const uint64_t W = (uint64_t)1 << J->window_log2;
+	const uint64_t bmask = ((uint64_t)1 << J->block_log2) - 1;
+	const uint32_t *code = J->code;
+	uint64_t pos = J->start_bit[ci];
+	uint64_t boundary = (pos + W - 1) & ~(W - 1);
+	uint8_t *p = J->chunk_out[ci];
+	uint64_t acc = 0;
+	unsigned nacc = (unsigned)(pos & 7);
+
+	enum { SUB = 4096 };
+	for (uint64_t s = b; s < e; s += SUB) {
+		uint64_t end = e - s < SUB ? e : s + SUB;
+		const uint16_t *src = J->src;
+		uint8_t *sm = J->sm;
+		for (uint64_t i = s; i < end; i++)
+			sm[i] = df11_bf16_sm(src[i]);
+		for (uint64_t i = s; i < end; i++) {
+			uint32_t c = code[df11_bf16_exponent(src[i])];
+			if (__builtin_expect(pos >= boundary, 0)) {
+				uint64_t k = boundary >> J->window_log2;
+				J->window_gap[k] = (uint8_t)(pos - boundary);
+				if ((k & bmask) == 0)
+					J->block_starts[k >> J->block_log2] = i;
+				boundary += W;
+			}
+			unsigned len = c >> 16;
+			acc |= (uint64_t)(c & 0xffffu) << nacc;
+			nacc += len;
+			pos += len;
+			store64(p, acc);
+			p += nacc >> 3;
+			acc >>= nacc & ~7u;
+			nacc &= 7u;
+		}
+	}
+	store64(p, acc);
+}
+
+static df11_result encode_single(const uint16_t *src, uint64_t n,
+				 unsigned exponent, uint8_t *dst)
+{
+	df11_layout L = {.codec = DF11_CODEC_SINGLE, .n_elems = n,
+			 .single_exponent = exponent};
+	df11_layout_compute(&L);
+	write_header(dst, &L);
+	for (uint64_t i = 0; i < n; i++)
+		dst[L.off_sm + i] = df11_bf16_sm(src[i]);
+	return DF11_OK;
+}
+
+static void encode_raw(const uint16_t *src, uint64_t n, uint8_t *dst)
+{
+	df11_layout L = {.codec = DF11_CODEC_RAW, .n_elems = n};
+	df11_layout_compute(&L);
+	write_header(dst, &L);
+	memcpy(dst + DF11_HEADER_SIZE, src, 2 * n);
+}
+
+df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
+			const df11_encode_options *opt, void *dst_v,
+			size_t dst_capacity, size_t *dst_size_ret)
+{
+	static const df11_encode_options defaults = {0};
+	uint8_t *dst = dst_v;
+	df11_result r = DF11_OK;
+	if (!opt)
+		opt = &defaults;
+	if (dst_size_ret)
+		*dst_size_ret = 0;
+	if ((!src && n_elems) || !dst || !dst_size_ret)
+		return df11_fail(DF11_INVALID_ARG, "encode: NULL buffer");
+	unsigned wlog = opt->window_log2 ? (unsigned)opt->window_log2
+					 : DF11_DEFAULT_WINDOW_LOG2;
+	unsigned blog = opt->block_log2 ? (unsigned)opt->block_log2
+					: DF11_DEFAULT_BLOCK_LOG2;
+	unsigned maxlen = opt->max_code_len ? (unsigned)opt->max_code_len
+					    : DF11_MAX_CODE_LEN;
+	if (wlog < DF11_MIN_WINDOW_LOG2 || wlog > DF11_MAX_WINDOW_LOG2 ||
+	    blog > DF11_MAX_BLOCK_LOG2 || wlog + blog > DF11_MAX_BLOCK_BITS_LOG2 ||
+	    maxlen < 2 || maxlen > DF11_MAX_CODE_LEN)
+		return df11_fail(DF11_INVALID_ARG, "encode: window_log2 %u, "
+				 "block_log2 %u, max_code_len %u out of range",
+				 wlog, blog, maxlen);
+	if (n_elems > ((uint64_t)1 << 50))
+		return df11_fail(DF11_LIMIT, "encode: %llu elements, limit 2^50",
+				 (unsigned long long)n_elems);
+	size_t raw_size = df11_encode_bound(n_elems);
+	if (dst_capacity < raw_size)
+		return df11_fail(DF11_BUFFER_TOO_SMALL, "encode: %zu bytes given, "
+				 "%zu needed", dst_capacity, raw_size);
+	if (n_elems == 0 || opt->force_raw) {
+		encode_raw(src, n_elems, dst);
+		*dst_size_ret = raw_size;
+		return DF11_OK;
+	}
+
+	int T = clamp_threads(opt->threads, n_elems);
+	enc_job J = {.src = src, .n_elems = n_elems, .threads = T,
+		     .window_log2 = wlog, .block_log2 = blog};
+	uint8_t **priv = NULL;
+	uint8_t *window_gap = NULL;
+	uint64_t *block_starts = NULL;
+	J.hist = calloc((size_t)T, sizeof *J.hist);
+	J.start_bit = calloc((size_t)T + 1, sizeof *J.start_bit);
+	J.chunk_out = calloc((size_t)T, sizeof *J.chunk_out);
+	priv = calloc((size_t)T, sizeof *priv);
+	if (!J.hist || !J.start_bit || !J.chunk_out || !priv) {
+		r = df11_fail(DF11_NOMEM, "encode: index buffers");
+		goto out;
+	}
+	df11_parallel_run(T, enc_histogram, &J);
+
+	uint64_t freq[256] = {0};
+	for (int t = 0; t < T; t++)
+		for (int s = 0; s < 256; s++)
+			freq[s] += J.hist[t][s];
+	uint8_t len[256];
+	int used = df11_huff_lengths(freq, maxlen, len);
+	if (used < 1) {
+		r = df11_fail(DF11_INVALID_ARG, "encode: no code of length <= %u",
+			      maxlen);
+		goto out;
+	}
+	if (used == 1) {
+		unsigned exponent = 0;
+		while (!freq[exponent])
+			exponent++;
+		r = encode_single(src, n_elems, exponent, dst);
+		*dst_size_ret = DF11_HEADER_SIZE + n_elems;
+		goto out;
+	}
+
+	uint16_t codes[256];
+	uint32_t code[256];
+	df11_huff_codes(len, codes);
+	unsigned longest = 0;
+	for (int s = 0; s < 256; s++) {
+		code[s] = codes[s] | ((uint32_t)len[s] << 16);
+		if (len[s] > longest)
+			longest = len[s];
+	}
+	J.code = code;
+	for (int t = 0; t < T; t++) {
+		uint64_t bits = 0;
+		for (int s = 0; s < 256; s++)
+			bits += J.hist[t][s] * len[s];
+		J.start_bit[t + 1] = J.start_bit[t] + bits;
+	}
+
+	uint8_t table[DF11_TABLE_MAX_SIZE];
+	df11_layout L = {.codec = DF11_CODEC_HUFFMAN, .n_elems = n_elems,
+			 .max_code_len = longest, .window_log2 = wlog,
+			 .block_log2 = blog, .stream_bits = J.start_bit[T]};
+	L.table_size = (uint32_t)df11_huff_table_write(len, table);
+	if (df11_layout_compute(&L) != 0 || L.total_size >= raw_size) {
+		/* Incompressible (e.g. random bits): store as is. */
+		encode_raw(src, n_elems, dst);
+		*dst_size_ret = raw_size;
+		goto out;
+	}
+
+	window_gap = malloc(L.n_windows);
+	block_starts = malloc(L.n_blocks * sizeof *block_starts);
+	if (!window_gap || !block_starts) {
+		r = df11_fail(DF11_NOMEM, "encode: index of %llu windows",
+			      (unsigned long long)L.n_windows);
+		goto out;
+	}
+	memset(window_gap, DF11_GAP_NONE, L.n_windows);
+	for (uint64_t j = 0; j < L.n_blocks; j++)
+		block_starts[j] = n_elems;
+	J.window_gap = window_gap;
+	J.block_starts = block_starts;
+	J.sm = dst + L.off_sm;
+
+	uint8_t *stream = dst + L.off_stream;
+	memset(stream, 0, L.total_size - L.off_stream);
+	if (T == 1) {
+		J.chunk_out[0] = stream;
+	} else {
+		for (int t = 0; t < T; t++) {
+			uint64_t bits = J.start_bit[t + 1] - J.start_bit[t];
+			priv[t] = calloc((size_t)(bits / 8 + 16), 1);
+			if (!priv[t]) {
+				r = df11_fail(DF11_NOMEM, "encode: chunk buffer");
+				goto out;
+			}
+			J.chunk_out[t] = priv[t];
+		}
+	}
+	df11_parallel_run(T, enc_chunk, &J);
+	if (T > 1) {
+		/* Chunk t's first byte is shared with chunk t-1's last. */
+		for (int t = 0; t < T; t++) {
+			uint64_t b = J.start_bit[t], e = J.start_bit[t + 1];
+			uint64_t first = b >> 3, last = (e + 7) >> 3;
+			stream[first] |= priv[t][0];
+			if (last > first + 1)
+				memcpy(stream + first + 1, priv[t] + 1,
+				       (size_t)(last - first - 1));
+		}
+	}
+	/* The last flush may leave nonzero bits only inside the data bytes;
+	 * the padding must read as zero. */
+	memset(stream + L.stream_bytes, 0,
+	       L.total_size - L.off_stream - L.stream_bytes);
+
+	write_header(dst, &L);
+	memset(dst + DF11_HEADER_SIZE, 0, L.off_sm - DF11_HEADER_SIZE);
+	memcpy(dst + L.off_table, table, L.table_size);
+	for (uint64_t j = 0; j < L.n_blocks; j++)
+		df11_wr64(dst + L.off_block_starts + 8 * j, block_starts[j]);
+	uint8_t *gaps = dst + L.off_gaps;
+	for (uint64_t k = 0; k < L.n_windows; k++)
+		gaps[k >> 1] |= (uint8_t)(window_gap[k] << ((k & 1) * 4));
+	/* Zero the gap between the sm plane and the stream. */
+	memset(dst + L.off_sm + n_elems, 0, L.off_stream - L.off_sm - n_elems);
+	*dst_size_ret = (size_t)L.total_size;
+out:
+	if (priv)
+		for (int t = 0; t < T; t++)
+			free(priv[t]);
+	free(priv);
+	free(J.hist);
+	free(J.start_bit);
+	free(J.chunk_out);
+	free(window_gap);
+	free(block_starts);
+	return r;
+}
+
+/* ---------------------------------------------------------------- parse */
+
+df11_result df11_parse(const void *src_v, size_t size, df11_parsed *P)
+{
+	const uint8_t *src = src_v;
+	memset(P, 0, sizeof *P);
+	if (!src)
+		return df11_fail(DF11_INVALID_ARG, "decode: NULL input");
+	if (size < DF11_HEADER_SIZE)
+		return df11_fail(DF11_BAD_DATA, "tensor: %zu bytes, shorter than "
+				 "its %u-byte header", size, DF11_HEADER_SIZE);
+	if (memcmp(src, DF11_TENSOR_MAGIC, 4) != 0)
+		return df11_fail(DF11_BAD_DATA, "tensor: bad magic");
+	df11_layout *L = &P->layout;
+	L->codec = src[4];
+	L->max_code_len = src[5];
+	L->window_log2 = src[6];
+	L->block_log2 = src[7];
+	L->n_elems = df11_rd64(src + 8);
+	L->stream_bits = df11_rd64(src + 16);
+	L->table_size = df11_rd16(src + 24);
+	L->single_exponent = src[26];
+	for (int i = 27; i < 32; i++)
+		if (src[i])
+			return df11_fail(DF11_BAD_DATA, "tensor: reserved header "
+					 "byte %d is not zero", i);
+	if (L->codec > DF11_CODEC_HUFFMAN)
+		return df11_fail(DF11_UNSUPPORTED, "tensor: codec %u",
+				 (unsigned)L->codec);
+	if (L->codec != DF11_CODEC_HUFFMAN &&
+	    (L->max_code_len || L->window_log2 || L->block_log2 ||
+	     L->stream_bits || L->table_size))
+		return df11_fail(DF11_BAD_DATA, "tensor: huffman fields set in a "
+				 "codec-%u header", (unsigned)L->codec);
+	if (L->codec != DF11_CODEC_SINGLE && L->single_exponent)
+		return df11_fail(DF11_BAD_DATA, "tensor: exponent set in a "
+				 "codec-%u header", (unsigned)L->codec);
+	if (L->codec == DF11_CODEC_HUFFMAN &&
+	    L->window_log2 + L->block_log2 > DF11_MAX_BLOCK_BITS_LOG2)
+		return df11_fail(DF11_BAD_DATA, "tensor: blocks of 2^%u bits, "
+				 "limit 2^%d", L->window_log2 + L->block_log2,
+				 DF11_MAX_BLOCK_BITS_LOG2);
+	if (df11_layout_compute(L) != 0)
+		return df11_fail(DF11_BAD_DATA, "tensor: header fields out of "
+				 "range (%llu elements, %llu stream bits)",
+				 (unsigned long long)L->n_elems,
+				 (unsigned long long)L->stream_bits);
+	if (L->total_size != size)
+		return df11_fail(DF11_BAD_DATA, "tensor: %zu bytes, header says "
+				 "%llu", size, (unsigned long long)L->total_size);
+	P->base = src;
+	if (L->codec != DF11_CODEC_HUFFMAN)
+		return DF11_OK;
+
+	df11_result r = df11_huff_table_read(src + L->off_table, L->table_size,
+					     L->max_code_len, P->code_len);
+	if (r != DF11_OK)
+		return r;
+	unsigned longest = 0;
+	for (int s = 0; s < 256; s++)
+		if (P->code_len[s] > longest)
+			longest = P->code_len[s];
+	if (longest != L->max_code_len)
+		return df11_fail(DF11_BAD_DATA, "tensor: longest code %u, header "
+				 "says %u", longest, (unsigned)L->max_code_len);
+	P->block_starts = src + L->off_block_starts;
+	P->gaps = src + L->off_gaps;
+	P->sm = src + L->off_sm;
+	P->stream = src + L->off_stream;
+
+	/* The index must be plausible before any worker trusts it. */
+	uint64_t prev = 0;
+	for (uint64_t j = 0; j < L->n_blocks; j++) {
+		uint64_t s = df11_rd64(P->block_starts + 8 * j);
+		if ((j == 0 && s != 0) || s < prev || s > L->n_elems)
+			return df11_fail(DF11_BAD_DATA, "tensor: block %llu starts "
+					 "at element %llu (previous %llu, total "
+					 "%llu)", (unsigned long long)j,
+					 (unsigned long long)s,
+					 (unsigned long long)prev,
+					 (unsigned long long)L->n_elems);
+		prev = s;
+	}
+	for (uint64_t k = 0; k < L->n_windows; k++) {
+		uint32_t g = df11_gap(P->gaps, k);
+		if (g >= L->max_code_len &&
+		    (g != DF11_GAP_NONE || k + 1 != L->n_windows))
+			return df11_fail(DF11_BAD_DATA, "tensor: window %llu has "
+					 "gap %u", (unsigned long long)k, g);
+	}
+	if ((L->n_windows & 1) && (P->gaps[L->n_windows / 2] >> 4))
+		return df11_fail(DF11_BAD_DATA, "tensor: unused gap nibble set");
+	return DF11_OK;
+}
+
+df11_result df11_inspect(const void *src, size_t size, df11_tensor_info *I)
+{
+	df11_parsed P;
+	if (!I)
+		return df11_fail(DF11_INVALID_ARG, "inspect: NULL info");
+	memset(I, 0, sizeof *I);
+	df11_result r = df11_parse(src, size, &P);
+	if (r != DF11_OK)
+		return r;
+	const df11_layout *L = &P.layout;
+	I->n_elems = L->n_elems;
+	I->codec = (int)L->codec;
+	I->max_code_len = (int)L->max_code_len;
+	I->window_log2 = (int)L->window_log2;
+	I->block_log2 = (int)L->block_log2;
+	I->stream_bits = L->stream_bits;
+	I->n_windows = L->n_windows;
+	I->n_blocks = L->n_blocks;
+	I->encoded_size = (size_t)L->total_size;
+	I->table_bytes = L->table_size;
+	I->index_bytes = (size_t)(8 * L->n_blocks + (L->n_windows + 1) / 2);
+	memcpy(I->code_len, P.code_len, 256);
+	if (L->codec == DF11_CODEC_HUFFMAN) {
+		for (int s = 0; s < 256; s++)
+			I->distinct_exponents += P.code_len[s] != 0;
+	} else if (L->codec == DF11_CODEC_SINGLE) {
+		I->distinct_exponents = 1;
+	}
+	return DF11_OK;
+}
+
+/* ------------------------------------------------------- fast decoding */
+
+struct df11_decoder {
+	int threads;
+	unsigned table_bits;
+	uint8_t table_len[256]; /* lengths the tables were built for */
+	int have_tables;
+	uint16_t single[1u << DF11_TABLE_BITS];
+	uint32_t multi[1u << DF11_TABLE_BITS];
+	df11_huff_canon canon; /* for codes longer than the tables */
+	size_t scratch_size;    /* per thread */
+	uint8_t *scratch;       /* threads * scratch_size */
+};
+
+df11_decoder *df11_decoder_new(int threads)
+{
+	df11_decoder *d = calloc(1, sizeof *d);
+	if (!d)
+		return NULL;
+	d->threads = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS
+							      : threads;
+	return d;
+}
+
+void df11_decoder_free(df11_decoder *d)
+{
+	if (!d)
+		return;
+	free(d->scratch);
+	free(d);
+}
+
+/* Builds the tables for P unless the last tensor used the same code, and
+ * grows the scratch to hold one block's exponents. Allocates only when a
+ * tensor needs larger blocks than any before. */
+static df11_result prepare(df11_decoder *d, const df11_parsed *P)
+{
+	const df11_layout *L = &P->layout;
+	if (!d->have_tables || memcmp(d->table_len, P->code_len, 256) != 0) {
+		d->table_bits = L->max_code_len < DF11_TABLE_BITS ? L->max_code_len
+								  : DF11_TABLE_BITS;
+		memcpy(d->table_len, P->code_len, 256);
+		df11_huff_fill_table(P->code_len, d->table_bits, d->single);
+		df11_huff_fill_multi(d->single, d->table_bits, d->multi);
+		df11_huff_canon_init(P->code_len, &d->canon);
+		d->have_tables = 1;
+	}
+	/* A block's codes start in its 2^(w+b) bits; at least 1 bit each. */
+	size_t need = ((size_t)1 << (L->window_log2 + L->block_log2)) + 16;
+	if (d->scratch_size < need) {
+		uint8_t *s = malloc(need * (size_t)d->threads);
+		if (!s)
+			return df11_fail(DF11_NOMEM, "decoder scratch of %zu bytes",
+					 need * (size_t)d->threads);
+		free(d->scratch);
+		d->scratch = s;
+		d->scratch_size = need;
+	}
+	return DF11_OK;
+}
+
+/* Where the first code of window k starts (stream_bits if none does). */
+static inline uint64_t window_start(const df11_parsed *P, uint64_t k)
+{
+	const df11_layout *L = &P->layout;
+	if (k >= L->n_windows)
+		return L->stream_bits;
+	uint32_t g = df11_gap(P->gaps, k);
+	if (g == DF11_GAP_NONE)
+		return L->stream_bits;
+	return (k << L->window_log2) + g;
+}
+
+static inline uint64_t block_start_elem(const df11_parsed *P, uint64_t j)
+{
+	if (j >= P->layout.n_blocks)
+		return P->layout.n_elems;
+	return df11_rd64(P->block_starts + 8 * j);
+}
+
+/* Decodes the exponents of block j into out[0..count). Returns the number
+ * of codes, or -1 if the block's codes do not end exactly where the next
+ * block's begin. */
+static df11_result decode_block_exponents(const df11_decoder *d,
+					  const df11_parsed *P, uint64_t j,
+					  uint8_t *out, uint64_t *count_ret)
+{
+	const df11_layout *L = &P->layout;
+	const unsigned wb = L->window_log2 + L->block_log2;
+	const uint64_t first_elem = block_start_elem(P, j);
+	const uint64_t count = block_start_elem(P, j + 1) - first_elem;
+	uint64_t pos = window_start(P, j << L->block_log2);
+	const uint64_t end = window_start(P, (j + 1) << L->block_log2);
+	const uint64_t limit = L->stream_bits;
+	/* Codes of block j start before the next block's first bit; the last
+	 * one can run at most max_code_len - 1 bits past it. */
+	if (end < pos || count > end - pos ||
+	    end > ((j + 1) << wb) + L->max_code_len - 1 ||
+	    (count && pos >= ((j + 1) << wb)))
+		return df11_fail(DF11_BAD_DATA, "block %llu: %llu codes in bits "
+				 "%llu..%llu", (unsigned long long)j,
+				 (unsigned long long)count,
+				 (unsigned long long)pos,
+				 (unsigned long long)end);
+	const uint8_t *s = P->stream;
+	const uint32_t *multi = d->multi;
+	const uint16_t *single = d->single;
+	const uint64_t mask = ((uint64_t)1 << d->table_bits) - 1;
+	const unsigned maxlen = L->max_code_len;
+	uint8_t *o = out, *oend = out + count;
+
+	/* One 8-byte load gives 57 usable bits; three lookups take at most
+	 * 45. Each lookup writes 4 bytes and keeps 0..3 of them; 0 means a
+	 * code longer than the table, decoded bit by bit (rare: such codes
+	 * have probability < 2^-12 each). pos <= limit keeps the load inside
+	 * the stream's 8 bytes of padding. */
+	while (oend - o >= 9 && pos <= limit) {
+		uint64_t bits = load64(s + (pos >> 3)) >> (pos & 7);
+		uint32_t e;
+#define DF11_STEP()                                                     \
+	e = multi[bits & mask];                                         \
+	if (__builtin_expect(e < (1u << 28), 0)) {                      \
+		uint32_t x = df11_huff_decode_slow(&d->canon, bits, maxlen); \
+		e = (x & 0xffu) | ((x >> 8) << 24) | (1u << 28);        \
+	}                                                               \
+	store32(o, e);                                                  \
+	o += e >> 28;                                                   \
+	bits >>= (e >> 24) & 15u;                                       \
+	pos += (e >> 24) & 15u;
+		DF11_STEP() DF11_STEP() DF11_STEP()
+#undef DF11_STEP
+	}
+	while (o < oend && pos <= limit) {
+		uint64_t bits = load64(s + (pos >> 3)) >> (pos & 7);
+		uint32_t e = single[bits & mask];
+		if (e == 0)
+			e = df11_huff_decode_slow(&d->canon, bits, maxlen);
+		*o++ = (uint8_t)e;
+		pos += e >> 8;
+	}
+	if (o != oend || pos != end)
+		return df11_fail(DF11_BAD_DATA, "block %llu: codes end at bit "
+				 "%llu, next block starts at %llu",
+				 (unsigned long long)j, (unsigned long long)pos,
+				 (unsigned long long)end);
+	*count_ret = count;
+	return DF11_OK;
+}
+
+static void join_planes(const uint8_t *exps, const uint8_t *sm, uint16_t *dst,
+			uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		dst[i] = df11_bf16_join(exps[i], sm[i]);
+}
+
+typedef struct dec_job {
+	const df11_decoder *d;
+	const df11_parsed *P;
+	uint16_t *dst;         /* receives elements [first, first + count) */
+	uint64_t first, count;
+	uint64_t block_lo, block_hi;
+	int threads;
+	df11_result result[MAX_THREADS];
+	char message[MAX_THREADS][160];
+} dec_job;
+
+static void dec_worker(void *arg, int t)
+{
+	dec_job *J = arg;
+	const df11_parsed *P = J->P;
+	uint64_t nb = J->block_hi - J->block_lo;
+	uint64_t lo = J->block_lo + nb * (uint64_t)t / (uint64_t)J->threads;
+	uint64_t hi = J->block_lo + nb * (uint64_t)(t + 1) / (uint64_t)J->threads;
+	uint8_t *scratch = J->d->scratch + J->d->scratch_size * (size_t)t;
+	const uint64_t want_lo = J->first, want_hi = J->first + J->count;
+	J->result[t] = DF11_OK;
+	for (uint64_t j = lo; j < hi; j++) {
+		uint64_t count = 0;
+		df11_result r = decode_block_exponents(J->d, P, j, scratch, &count);
+		if (r != DF11_OK) {
+			J->result[t] = r;
+			snprintf(J->message[t], sizeof J->message[t], "%s",
+				 df11_last_error());
+			return;
+		}
+		uint64_t b = block_start_elem(P, j), e = b + count;
+		uint64_t cb = b > want_lo ? b : want_lo;
+		uint64_t ce = e < want_hi ? e : want_hi;
+		if (cb < ce)
+			join_planes(scratch + (cb - b), P->sm + cb,
+				    J->dst + (cb - want_lo), ce - cb);
+	}
+}
+
+/* The first block whose elements reach past `elem`. */
+static uint64_t block_of(const df11_parsed *P, uint64_t elem)
+{
+	uint64_t lo = 0, hi = P->layout.n_blocks; /* invariant: answer in [lo, hi) */
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (block_start_elem(P, mid) <= elem)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static df11_result decode_range(df11_decoder *d, const df11_parsed *P,
+				 uint64_t first, uint64_t count, uint16_t *dst)
+{
+	const df11_layout *L = &P->layout;
+	if (count == 0)
+		return DF11_OK;
+	if (L->codec == DF11_CODEC_RAW) {
+		memcpy(dst, P->base + DF11_HEADER_SIZE + 2 * first, 2 * count);
+		return DF11_OK;
+	}
+	if (L->codec == DF11_CODEC_SINGLE) {
+		const uint8_t *sm = P->base + L->off_sm + first;
+		for (uint64_t i = 0; i < count; i++)
+			dst[i] = df11_bf16_join(L->single_exponent, sm[i]);
+		return DF11_OK;
+	}
+	df11_result r = prepare(d, P);
+	if (r != DF11_OK)
+		return r;
+	dec_job *J = calloc(1, sizeof *J);
+	if (!J)
+		return df11_fail(DF11_NOMEM, "decode job");
+	J->d = d;
+	J->P = P;
+	J->dst = dst;
+	J->first = first;
+	J->count = count;
+	J->block_lo = block_of(P, first);
+	J->block_hi = block_of(P, first + count - 1) + 1;
+	uint64_t nb = J->block_hi - J->block_lo;
+	int T = clamp_threads(d->threads, count);
+	if ((uint64_t)T > nb)
+		T = (int)nb;
+	J->threads = T;
+	df11_parallel_run(T, dec_worker, J);
+	r = DF11_OK;
+	for (int t = 0; t < T && r == DF11_OK; t++) {
+		if (J->result[t] != DF11_OK)
+			r = df11_fail(J->result[t], "%s", J->message[t]);
+	}
+	free(J);
+	return r;
+}
+
+df11_result df11_decode(df11_decoder *d, const void *src, size_t src_size,
+			uint16_t *dst, uint64_t n_elems)
+{
+	df11_parsed P;
+	if (!d || (!dst && n_elems))
+		return df11_fail(DF11_INVALID_ARG, "decode: NULL decoder or output");
+	df11_result r = df11_parse(src, src_size, &P);
+	if (r != DF11_OK)
+		return r;
+	if (n_elems != P.layout.n_elems)
+		return df11_fail(DF11_INVALID_ARG, "decode: output holds %llu "
+				 "elements, tensor has %llu",
+				 (unsigned long long)n_elems,
+				 (unsigned long long)P.layout.n_elems);
+	return decode_range(d, &P, 0, n_elems, dst);
+}
+
+df11_result df11_decode_range(df11_decoder *d, const void *src,
+			      size_t src_size, uint64_t first, uint64_t count,
+			      uint16_t *dst)
+{
+	df11_parsed P;
+	if (!d || (!dst && count))
+		return df11_fail(DF11_INVALID_ARG, "decode: NULL decoder or output");
+	df11_result r = df11_parse(src, src_size, &P);
+	if (r != DF11_OK)
+		return r;
+	if (first > P.layout.n_elems || count > P.layout.n_elems - first)
+		return df11_fail(DF11_INVALID_ARG, "decode: range %llu+%llu past "
+				 "%llu elements", (unsigned long long)first,
+				 (unsigned long long)count,
+				 (unsigned long long)P.layout.n_elems);
+	return decode_range(d, &P, first, count, dst);
+}
+
+/* ---------------------------------------------------- reference decoder */
+
+df11_result df11_decode_reference(const void *src, size_t src_size,
+				  uint16_t *dst, uint64_t n_elems)
+{
+	df11_parsed P;
+	df11_result r = df11_parse(src, src_size, &P);
+	if (r != DF11_OK)
+		return r;
+	const df11_layout *L = &P.layout;
+	if (n_elems != L->n_elems || (!dst && n_elems))
+		return df11_fail(DF11_INVALID_ARG, "decode: output holds %llu "
+				 "elements, tensor has %llu",
+				 (unsigned long long)n_elems,
+				 (unsigned long long)L->n_elems);
+	if (L->codec == DF11_CODEC_RAW) {
+		const uint8_t *p = P.base + DF11_HEADER_SIZE;
+		for (uint64_t i = 0; i < n_elems; i++)
+			dst[i] = df11_rd16(p + 2 * i);
+		return DF11_OK;
+	}
+	if (L->codec == DF11_CODEC_SINGLE) {
+		for (uint64_t i = 0; i < n_elems; i++)
+			dst[i] = df11_bf16_join(L->single_exponent,
+						P.base[L->off_sm + i]);
+		return DF11_OK;
+	}
+
+	/* Canonical decoding one bit at a time, as in zlib's puff.c: count[l]
+	 * codes of length l, symbols sorted by (length, value). */
+	unsigned count[17] = {0}, offs[17];
+	uint8_t symbol[256];
+	for (int s = 0; s < 256; s++)
+		count[P.code_len[s]]++;
+	offs[1] = 0;
+	for (int l = 1; l < 16; l++)
+		offs[l + 1] = offs[l] + count[l];
+	for (int s = 0; s < 256; s++)
+		if (P.code_len[s])
+			symbol[offs[P.code_len[s]]++] = (uint8_t)s;
+
+	const uint64_t W = (uint64_t)1 << L->window_log2;
+	uint64_t pos = 0, next_window = 0;
+	for (uint64_t i = 0; i < n_elems; i++) {
+		/* Every window boundary passed: this code is the first to start
+		 * in that window. Check the index says so. */
+		while (next_window < L->n_windows && next_window * W <= pos) {
+			uint64_t k = next_window++;
+			if (df11_gap(P.gaps, k) != pos - k * W)
+				return df11_fail(DF11_BAD_DATA, "window %llu: gap %u, "
+						 "first code at +%llu",
+						 (unsigned long long)k,
+						 df11_gap(P.gaps, k),
+						 (unsigned long long)(pos - k * W));
+			if ((k & ((1u << L->block_log2) - 1)) == 0 &&
+			    block_start_elem(&P, k >> L->block_log2) != i)
+				return df11_fail(DF11_BAD_DATA, "block %llu: index "
+						 "says element %llu, first code "
+						 "is element %llu",
+						 (unsigned long long)(k >> L->block_log2),
+						 (unsigned long long)block_start_elem(
+							 &P, k >> L->block_log2),
+						 (unsigned long long)i);
+		}
+		int code = 0, first = 0, index = 0, sym = -1;
+		for (unsigned l = 1; l <= L->max_code_len; l++) {
+			if (pos >= L->stream_bits)
+				return df11_fail(DF11_BAD_DATA, "stream ends inside "
+						 "code %llu", (unsigned long long)i);
+			code |= (P.stream[pos >> 3] >> (pos & 7)) & 1;
+			pos++;
+			int c = (int)count[l];
+			if (code - c < first) {
+				sym = symbol[index + (code - first)];
+				break;
+			}
+			index += c;
+			first = (first + c) << 1;
+			code <<= 1;
+		}
+		if (sym < 0) /* impossible for a complete code */
+			return df11_fail(DF11_BAD_DATA, "invalid code at bit %llu",
+					 (unsigned long long)pos);
+		dst[i] = df11_bf16_join((uint32_t)sym, P.sm[i]);
+	}
+	if (pos != L->stream_bits)
+		return df11_fail(DF11_BAD_DATA, "codes end at bit %llu, stream has "
+				 "%llu", (unsigned long long)pos,
+				 (unsigned long long)L->stream_bits);
+	for (uint64_t k = next_window; k < L->n_windows; k++)
+		if (df11_gap(P.gaps, k) != DF11_GAP_NONE ||
+		    ((k & ((1u << L->block_log2) - 1)) == 0 &&
+		     block_start_elem(&P, k >> L->block_log2) != n_elems))
+			return df11_fail(DF11_BAD_DATA, "window %llu: no code starts "
+					 "there but the index says one does",
+					 (unsigned long long)k);
+	/* Padding bits and bytes are zero: a cheap check for stray data. */
+	if ((L->stream_bits & 7) &&
+	    (P.stream[L->stream_bits >> 3] >> (L->stream_bits & 7)))
+		return df11_fail(DF11_BAD_DATA, "nonzero padding bits");
+	for (uint64_t b = L->stream_bytes; b < L->total_size - L->off_stream; b++)
+		if (P.stream[b])
+			return df11_fail(DF11_BAD_DATA, "nonzero padding byte");
+	return DF11_OK;
+}

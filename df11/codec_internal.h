@@ -1,0 +1,27 @@
+/* Internal: a validated view of an encoded tensor, shared by the CPU
+ * decoders, the container code and the CUDA upload path. */
+#ifndef DF11_CODEC_INTERNAL_H
+#define DF11_CODEC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "df11.h"
+#include "df11/format.h"
+
+typedef struct df11_parsed {
+	df11_layout layout;
+	const uint8_t *base;         /* the encoded tensor */
+	uint8_t code_len[256];       /* huffman: code length per exponent */
+	const uint8_t *block_starts; /* u64 LE per block */
+	const uint8_t *gaps;         /* nibble per window */
+	const uint8_t *sm;           /* sign|mantissa plane */
+	const uint8_t *stream;       /* exponent bitstream */
+} df11_parsed;
+
+/* Validates the header, the code table and the index (block starts
+ * nondecreasing from 0 to n_elems, every gap below max_code_len or NONE in
+ * the last window only); size must equal the encoded size exactly. */
+df11_result df11_parse(const void *src, size_t size, df11_parsed *parsed_ret);
+
+#endif

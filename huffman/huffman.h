@@ -1,0 +1,139 @@
+/*
+ * Canonical, length-limited Huffman codes over the 256 exponent values.
+ *
+ * Code construction is package-merge (Larmore & Hirschberg), which gives the
+ * optimal code under a length limit. Codes are canonical (shorter codes
+ * first, ties by symbol value) and written to the stream LSB-first, so a
+ * decoder peeks the next T bits as (bits & (2^T - 1)) and looks them up.
+ *
+ * The functions marked DF11_HD are shared with the CUDA decoder.
+ */
+#ifndef DF11_HUFFMAN_H
+#define DF11_HUFFMAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "df11.h"
+#include "df11/format.h"
+
+/* Lengths of the optimal prefix code for freq[] with no code longer than
+ * max_len (1..64). Symbols with freq 0 get length 0. Returns the number of
+ * coded symbols, or -1 if max_len is too small for that many symbols. With
+ * exactly one used symbol, that symbol gets length 1. */
+int df11_huff_lengths(const uint64_t freq[256], unsigned max_len,
+		      uint8_t len_ret[256]);
+
+/* Canonical codes for the lengths (each <= 16), bit-reversed so that the
+ * code's first bit is bit 0: ready to be OR-ed into an LSB-first stream. */
+void df11_huff_codes(const uint8_t len[256], uint16_t code_ret[256]);
+
+/* Serialized table (docs/FORMAT.md, "Code table"):
+ *   u8 first symbol, u8 (symbol count - 1), then one nibble per symbol in
+ *   [first, first + count), low nibble first: its code length, 0 = absent.
+ * Writes at most DF11_TABLE_MAX_SIZE bytes; returns the size. The lengths
+ * must hold at least one nonzero entry. */
+size_t df11_huff_table_write(const uint8_t len[256], uint8_t *out);
+
+/* Reads and validates a serialized table: size consistent with the count,
+ * unused nibble zero, every length <= max_len, at least two symbols, and a
+ * complete code (Kraft sum exactly 1), so every bit pattern decodes. */
+df11_result df11_huff_table_read(const uint8_t *p, size_t size,
+				 unsigned max_len, uint8_t len_ret[256]);
+
+/* Canonical decoding state for codes of any length, MSB-first code values:
+ * the codes of length l are first[l] .. first[l] + count[l] - 1, and their
+ * symbols are sorted[offset[l] ...] in increasing symbol order. */
+typedef struct df11_huff_canon {
+	uint16_t first[16];
+	uint16_t count[16];
+	uint16_t offset[16];
+	uint8_t sorted[256];
+} df11_huff_canon;
+
+DF11_HD void df11_huff_canon_init(const uint8_t len[256], df11_huff_canon *h)
+{
+	uint32_t code = 0, off = 0;
+	for (unsigned l = 0; l < 16; l++)
+		h->count[l] = 0;
+	for (unsigned s = 0; s < 256; s++)
+		h->count[len[s] & 15u]++;
+	h->count[0] = 0;
+	for (unsigned l = 1; l < 16; l++) {
+		code = (code + h->count[l - 1]) << 1;
+		h->first[l] = (uint16_t)code;
+		h->offset[l] = (uint16_t)off;
+		off += h->count[l];
+	}
+	h->first[0] = h->offset[0] = 0;
+	uint32_t pos[16];
+	for (unsigned l = 0; l < 16; l++)
+		pos[l] = h->offset[l];
+	for (unsigned s = 0; s < 256; s++)
+		if (len[s])
+			h->sorted[pos[len[s]]++] = (uint8_t)s;
+}
+
+/* Decodes the code at the bottom of `bits` (LSB-first, at least max_len
+ * valid bits) one bit at a time; the slow path for codes longer than the
+ * lookup table. Returns symbol | (length << 8), or 0 if nothing matched
+ * (impossible for a complete code). */
+DF11_HD uint32_t df11_huff_decode_slow(const df11_huff_canon *h, uint64_t bits,
+				       unsigned max_len)
+{
+	uint32_t code = 0;
+	for (unsigned l = 1; l <= max_len; l++) {
+		code = (code << 1) | (uint32_t)((bits >> (l - 1)) & 1u);
+		uint32_t d = code - h->first[l];
+		if (code >= h->first[l] && d < h->count[l])
+			return h->sorted[h->offset[l] + d] | (l << 8);
+	}
+	return 0;
+}
+
+/* Single-symbol decode table with 2^bits entries:
+ *   15     12 11      8 7            0
+ *   +--------+---------+--------------+
+ *   |   0    |  length |    symbol    |
+ *   +--------+---------+--------------+
+ * Codes longer than `bits` leave their prefix's entry 0 (length 0): the
+ * decoder then takes df11_huff_decode_slow. Lengths must be a complete
+ * code. */
+DF11_HD void df11_huff_fill_table(const uint8_t len[256], unsigned bits,
+				  uint16_t *table)
+{
+	uint32_t count[17] = {0}, next[17];
+	for (unsigned s = 0; s < 256; s++)
+		count[len[s] & 15u]++;
+	count[0] = 0;
+	next[0] = next[1] = 0;
+	for (unsigned l = 1; l < 16; l++)
+		next[l + 1] = (next[l] + count[l]) << 1;
+	for (unsigned s = 0; s < 256; s++) {
+		unsigned l = len[s];
+		if (l == 0)
+			continue;
+		uint32_t c = next[l]++, r = 0;
+		for (unsigned i = 0; i < l; i++)
+			r |= ((c >> i) & 1u) << (l - 1u - i);
+		if (l > bits) {
+			table[r & ((1u << bits) - 1u)] = 0;
+			continue;
+		}
+		for (uint32_t idx = r; idx < (1u << bits); idx += 1u << l)
+			table[idx] = (uint16_t)(s | (l << 8));
+	}
+}
+
+/* Multi-symbol table for the CPU fast path, 2^bits entries:
+ *   31  30 29 28 27   24 23       16 15        8 7         0
+ *   +------+-----+-------+-----------+-----------+-----------+
+ *   |  0   |count| bits  | symbol 3  | symbol 2  | symbol 1  |
+ *   +------+-----+-------+-----------+-----------+-----------+
+ * count (1..3) whole codes fit in the peeked bits; bits is their total
+ * length. Unused symbol bytes are zero. count 0: the first code is longer
+ * than `bits` (take the slow path). */
+void df11_huff_fill_multi(const uint16_t *single, unsigned bits,
+			  uint32_t *multi);
+
+#endif /* DF11_HUFFMAN_H */

@@ -1,0 +1,146 @@
+/*
+ * df11: lossless compression of BF16 weights (Huffman-coded exponents,
+ * raw sign|mantissa bytes) with a block layout built for parallel decoding.
+ *
+ * This is the one public header of libdf11. Conventions:
+ *   - every function returns a df11_result; 0 (DF11_OK) is success;
+ *   - buffers are a pointer plus a byte or element count;
+ *   - out-parameters end in _ret;
+ *   - *_free() accepts NULL;
+ *   - the library never prints and never exits. After a failure,
+ *     df11_last_error() gives a one-line description for this thread.
+ *
+ * The byte layout of an encoded tensor is specified in docs/FORMAT.md.
+ */
+#ifndef DF11_H
+#define DF11_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DF11_VERSION_MAJOR 0
+#define DF11_VERSION_MINOR 1
+#define DF11_VERSION_PATCH 0
+#define DF11_VERSION_STRING "0.1.0"
+
+typedef enum df11_result {
+	DF11_OK = 0,
+	DF11_BAD_DATA = 1,         /* malformed, truncated or corrupt input */
+	DF11_NOMEM = 2,            /* an allocation failed */
+	DF11_IO = 3,               /* a system call on a file failed */
+	DF11_UNSUPPORTED = 4,      /* valid but not supported (version, dtype) */
+	DF11_CUDA = 5,             /* a CUDA call failed */
+	DF11_INVALID_ARG = 6,      /* the caller passed an invalid argument */
+	DF11_CHECKSUM = 7,         /* decoded data differs from its checksum */
+	DF11_BUFFER_TOO_SMALL = 8, /* a caller buffer is too small */
+	DF11_EXISTS = 9,           /* output exists and overwriting was not asked */
+	DF11_LIMIT = 10,           /* input exceeds a documented size limit */
+	DF11_NO_DEVICE = 11,       /* no usable GPU */
+} df11_result;
+
+/* A short, static description of a result code. Never NULL. */
+const char *df11_strerror(df11_result r);
+
+/* The message of the last failure in this thread: the result's text plus
+ * what failed, e.g. "corrupt data: block 3 ends at bit 65541, expected
+ * 65540". Empty string if nothing failed yet. */
+const char *df11_last_error(void);
+
+/* ------------------------------------------------------------------------
+ * Tensor codec: one BF16 tensor <-> one self-contained encoded byte string.
+ * ---------------------------------------------------------------------- */
+
+/* Longest Huffman code the format allows; decoders look up 12 bits at a
+ * time and take a slow path for the rare longer codes (docs/FORMAT.md). */
+#define DF11_MAX_CODE_LEN 15
+
+enum df11_codec {
+	DF11_CODEC_RAW = 0,    /* BF16 words stored as they are */
+	DF11_CODEC_SINGLE = 1, /* one distinct exponent: sign|mantissa bytes only */
+	DF11_CODEC_HUFFMAN = 2 /* Huffman-coded exponents + sign|mantissa bytes */
+};
+
+typedef struct df11_encode_options {
+	int threads;        /* worker threads; <= 0 means 1 */
+	int window_log2;    /* bits per decode window = 2^window_log2; 0 = default (11) */
+	int block_log2;     /* windows per block = 2^block_log2; 0 = default (6) */
+	int max_code_len;   /* 0 = DF11_MAX_CODE_LEN; otherwise 2..15 */
+	int force_raw;      /* store raw even if Huffman would be smaller */
+} df11_encode_options;
+
+/* Upper bound of the encoded size of a tensor of n_elems BF16 values. */
+size_t df11_encode_bound(uint64_t n_elems);
+
+/* Encodes src[0..n_elems) into dst (capacity dst_capacity bytes; at least
+ * df11_encode_bound(n_elems) always suffices). opt may be NULL. */
+df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
+			const df11_encode_options *opt, void *dst,
+			size_t dst_capacity, size_t *dst_size_ret);
+
+typedef struct df11_tensor_info {
+	uint64_t n_elems;
+	int codec;                  /* enum df11_codec */
+	int max_code_len;           /* longest code in the table (0 if none) */
+	int window_log2, block_log2;
+	unsigned distinct_exponents;  /* exponents with a code (or 1) */
+	uint64_t stream_bits;       /* exponent bitstream length */
+	uint64_t n_windows, n_blocks;
+	size_t encoded_size;        /* bytes of the whole encoded tensor */
+	size_t index_bytes;         /* block starts + window gaps */
+	size_t table_bytes;         /* serialized code table */
+	uint8_t code_len[256];      /* code length per exponent (0 = absent) */
+} df11_tensor_info;
+
+/* Validates the header and code table of an encoded tensor and describes it.
+ * Does not decode the stream. */
+df11_result df11_inspect(const void *src, size_t src_size,
+			 df11_tensor_info *info_ret);
+
+/* A CPU decoder: holds decode tables and per-thread scratch, so decode
+ * calls do not allocate. Not thread-safe: one decoder per calling thread. */
+typedef struct df11_decoder df11_decoder;
+
+/* threads <= 0 means 1. Returns NULL if out of memory. */
+df11_decoder *df11_decoder_new(int threads);
+void df11_decoder_free(df11_decoder *dec);
+
+/* Decodes a whole tensor into dst[0..n_elems); n_elems must equal the
+ * tensor's element count. Fast table-driven decoder, multithreaded across
+ * blocks. Checks the stream's structure (every block must end exactly
+ * where the next begins); it cannot catch every corruption: the container
+ * adds checksums for that. */
+df11_result df11_decode(df11_decoder *dec, const void *src, size_t src_size,
+			uint16_t *dst, uint64_t n_elems);
+
+/* Decodes elements [first, first + count) only, touching just the blocks
+ * that hold them (e.g. embedding rows of the current tokens). */
+df11_result df11_decode_range(df11_decoder *dec, const void *src,
+			      size_t src_size, uint64_t first, uint64_t count,
+			      uint16_t *dst);
+
+/* The reference decoder: bit by bit, single-threaded, slow and obviously
+ * correct. It also checks every window gap and block start of the index,
+ * which the fast decoder relies on only partly. The oracle for tests. */
+df11_result df11_decode_reference(const void *src, size_t src_size,
+				  uint16_t *dst, uint64_t n_elems);
+
+/* Exponent statistics of BF16 data (for reports and df11-info). */
+typedef struct df11_exponent_stats {
+	uint64_t count[256];
+	uint64_t n_elems;
+	unsigned distinct;
+	double entropy_bits;  /* H(exponent), bits per element */
+} df11_exponent_stats;
+
+void df11_exponent_histogram(const uint16_t *src, uint64_t n_elems,
+			     df11_exponent_stats *stats_ret);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DF11_H */
