@@ -21,6 +21,7 @@ const char *df11_strerror(df11_result r)
 	case DF11_EXISTS: return "output exists";
 	case DF11_LIMIT: return "size limit exceeded";
 	case DF11_NO_DEVICE: return "no usable GPU";
+	case DF11_NOT_FOUND: return "not found";
 	}
 	return "unknown error";
 }

@@ -40,6 +40,7 @@ typedef enum df11_result {
 	DF11_EXISTS = 9,           /* output exists and overwriting was not asked */
 	DF11_LIMIT = 10,           /* input exceeds a documented size limit */
 	DF11_NO_DEVICE = 11,       /* no usable GPU */
+	DF11_NOT_FOUND = 12,       /* no tensor or file of that name */
 } df11_result;
 
 /* A short, static description of a result code. Never NULL. */
@@ -138,6 +139,70 @@ typedef struct df11_exponent_stats {
 
 void df11_exponent_histogram(const uint16_t *src, uint64_t n_elems,
 			     df11_exponent_stats *stats_ret);
+
+/* ------------------------------------------------------------------------
+ * Checkpoints: a .safetensors file, a sharded checkpoint folder (with its
+ * model.safetensors.index.json), or a .df11 container made by df11-encode.
+ * Implemented in df11/model.c; the container format is in docs/FORMAT.md.
+ * ---------------------------------------------------------------------- */
+
+typedef enum df11_dtype {
+	DF11_DTYPE_BOOL, DF11_DTYPE_U8, DF11_DTYPE_I8, DF11_DTYPE_U16,
+	DF11_DTYPE_I16, DF11_DTYPE_F16, DF11_DTYPE_BF16, DF11_DTYPE_U32,
+	DF11_DTYPE_I32, DF11_DTYPE_F32, DF11_DTYPE_U64, DF11_DTYPE_I64,
+	DF11_DTYPE_F64, DF11_DTYPE_F8_E4M3, DF11_DTYPE_F8_E5M2,
+	DF11_DTYPE_COUNT
+} df11_dtype;
+
+/* "BF16", "F32", ... as safetensors spells them; NULL if out of range. */
+const char *df11_dtype_name(df11_dtype t);
+size_t df11_dtype_size(df11_dtype t);
+
+#define DF11_MAX_DIMS 8
+
+typedef struct df11_tensor_desc {
+	const char *name;      /* valid until the model is closed */
+	df11_dtype dtype;
+	int ndim;              /* 0 for a scalar */
+	uint64_t shape[DF11_MAX_DIMS];
+	uint64_t n_elems;
+	uint64_t nbytes;       /* size of the original (decoded) bytes */
+	int compressed;        /* stored df11-encoded (BF16 in a .df11) */
+	uint64_t stored_bytes; /* size as stored in the file */
+} df11_tensor_desc;
+
+typedef struct df11_model df11_model;
+
+df11_result df11_model_open(const char *path, df11_model **model_ret);
+void df11_model_close(df11_model *m);
+
+size_t df11_model_num_tensors(const df11_model *m);
+df11_result df11_model_tensor(const df11_model *m, size_t i,
+			      df11_tensor_desc *desc_ret);
+/* DF11_NOT_FOUND if no tensor has that name. */
+df11_result df11_model_find(const df11_model *m, const char *name,
+			    size_t *index_ret);
+
+/* The tensor's original bytes (decoded if compressed), checked against the
+ * stored checksum where the file has one. dst_size must equal nbytes. */
+df11_result df11_model_read(df11_model *m, size_t i, void *dst,
+			    size_t dst_size);
+
+/* BF16 elements [first, first + count) of a BF16 tensor, decoding only the
+ * blocks that hold them (no checksum: it covers whole tensors). */
+df11_result df11_model_read_range(df11_model *m, size_t i, uint64_t first,
+				  uint64_t count, uint16_t *dst);
+
+/* The encoded tensor as stored in a .df11 container (mapped, valid until
+ * close), for uploading to a GPU. DF11_UNSUPPORTED if not compressed. */
+df11_result df11_model_encoded(const df11_model *m, size_t i,
+			       const void **data_ret, size_t *size_ret);
+
+/* A non-weight file of the checkpoint ("config.json", tokenizer files):
+ * from the folder, or carried inside the container. DF11_NOT_FOUND if
+ * absent. The bytes stay valid until close. */
+df11_result df11_model_file(const df11_model *m, const char *name,
+			    const void **data_ret, size_t *size_ret);
 
 #ifdef __cplusplus
 }
