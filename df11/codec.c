@@ -286,6 +286,11 @@ df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 					 : DF11_DEFAULT_WINDOW_LOG2;
 	unsigned blog = opt->block_log2 ? (unsigned)opt->block_log2
 					: DF11_DEFAULT_BLOCK_LOG2;
+	/* The default shrinks for large windows: a block stays within
+	 * 2^DF11_MAX_BLOCK_BITS_LOG2 bits, which bounds decoder scratch. */
+	if (!opt->block_log2 && wlog <= DF11_MAX_WINDOW_LOG2 &&
+	    wlog + blog > DF11_MAX_BLOCK_BITS_LOG2)
+		blog = DF11_MAX_BLOCK_BITS_LOG2 - wlog;
 	unsigned maxlen = opt->max_code_len ? (unsigned)opt->max_code_len
 					    : DF11_MAX_CODE_LEN;
 	if (wlog < DF11_MIN_WINDOW_LOG2 || wlog > DF11_MAX_WINDOW_LOG2 ||
