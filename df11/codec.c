@@ -584,7 +584,6 @@ df11_result df11_inspect(const void *src, size_t size, df11_tensor_info *I)
 
 struct df11_decoder {
 	int threads;
-	unsigned table_bits;
 	uint8_t table_len[256]; /* lengths the tables were built for */
 	int have_tables;
 	uint16_t single[1u << DF11_TABLE_BITS];
@@ -620,14 +619,13 @@ void df11_decoder_free(df11_decoder *d)
  * code lengths. */
 static void prepare(df11_decoder *d, const df11_parsed *P)
 {
-	const df11_layout *L = &P->layout;
 	if (d->have_tables && memcmp(d->table_len, P->code_len, 256) == 0)
 		return;
-	d->table_bits = L->max_code_len < DF11_TABLE_BITS ? L->max_code_len
-							  : DF11_TABLE_BITS;
+	/* Always 2^12 entries, even for shorter codes: the mask is then a
+	 * constant in the hot loops. */
 	memcpy(d->table_len, P->code_len, 256);
-	df11_huff_fill_table(P->code_len, d->table_bits, d->single);
-	df11_huff_fill_multi(d->single, d->table_bits, d->multi);
+	df11_huff_fill_table(P->code_len, DF11_TABLE_BITS, d->single);
+	df11_huff_fill_multi(d->single, DF11_TABLE_BITS, d->multi);
 	df11_huff_canon_init(P->code_len, &d->canon);
 	d->have_tables = 1;
 }
@@ -740,7 +738,7 @@ decode_rounds(const df11_decoder *d, const uint8_t *s,
 				 uint64_t rounds, uint64_t *produced)
 {
 	const uint32_t *multi = d->multi;
-	const uint64_t mask = ((uint64_t)1 << d->table_bits) - 1;
+	const uint64_t mask = ((uint64_t)1 << DF11_TABLE_BITS) - 1;
 	uint64_t pos[STREAMS];
 	uint8_t *o[STREAMS];
 	for (int k = 0; k < n; k++) {
@@ -757,16 +755,16 @@ decode_rounds(const df11_decoder *d, const uint8_t *s,
 #pragma GCC unroll 8
 			for (int k = 0; k < n; k++) {
 				uint32_t e = multi[bits[k] & mask];
-				if (__builtin_expect(e < (1u << 28), 0)) {
+				if (__builtin_expect(e < (1u << 30), 0)) {
 					uint32_t x = df11_huff_decode_slow(
 						&d->canon, bits[k], maxlen);
 					e = (x & 0xffu) | ((x >> 8) << 24) |
-					    (1u << 28);
+					    (1u << 30);
 				}
 				store32(o[k], e);
-				o[k] += e >> 28;
-				bits[k] >>= (e >> 24) & 15u;
-				pos[k] += (e >> 24) & 15u;
+				o[k] += e >> 30;
+				bits[k] >>= (e >> 24) & 63u;
+				pos[k] += (e >> 24) & 63u;
 			}
 		}
 	}
@@ -784,7 +782,7 @@ static df11_result block_finish(const df11_decoder *d, const df11_parsed *P,
 	const uint8_t *s = P->stream;
 	const uint64_t limit = P->layout.stream_bits;
 	const unsigned maxlen = P->layout.max_code_len;
-	const uint64_t mask = ((uint64_t)1 << d->table_bits) - 1;
+	const uint64_t mask = ((uint64_t)1 << DF11_TABLE_BITS) - 1;
 	uint64_t rounds, produced;
 	while ((rounds = safe_rounds(b, limit)) > 0) {
 		decode_rounds(d, s, maxlen, b, 1, rounds, &produced);
