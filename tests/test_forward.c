@@ -7,7 +7,8 @@
  *     with a sliding window, and stories260K: every logit within
  *     ATOL + RTOL * |ref|, the same argmax at every prompt position and the
  *     same greedy continuation;
- *   - DF11 weights give the same logits as BF16 weights, bit for bit;
+ *   - DF11 weights (df11-encoded in memory, and a .df11 container made by
+ *     df11_pack) give the same logits as BF16 weights, bit for bit;
  *   - prefill == token-by-token decoding and 1 thread == 3 threads, bit for
  *     bit (the KV cache and the fixed summation order);
  *   - bad tokens, a full KV cache, missing or misshapen tensors;
@@ -379,14 +380,56 @@ static void check_df11_equals_bf16(const char *dir)
 	df11_model_close(L.model);
 }
 
+/* The checkpoint packed into a .df11 container (df11_pack, what
+ * df11-encode writes) and run from there: the same logits, bit for bit,
+ * as from the BF16 folder, with weights decoded layer by layer. */
+static void check_container_equals_bf16(const char *dir)
+{
+	char tmpl[] = "/tmp/df11-fwd-XXXXXX";
+	assert_non_null(mkdtemp(tmpl));
+	char path[256];
+	snprintf(path, sizeof path, "%s/model.df11", tmpl);
+	df11_pack_options po = {0};
+	po.threads = 2;
+	if (df11_pack(dir, path, &po, NULL))
+		fail_msg("df11_pack %s: %s", dir, df11_last_error());
+	loaded A, B;
+	load(dir, &A);
+	load(path, &B);
+	/* The container really holds the layers encoded. */
+	char name[DF11_LLM_NAME_MAX];
+	int ndim, compressed = 0;
+	uint64_t shape[DF11_MAX_DIMS];
+	df11_llm_layer_name(name, 0, df11_llm_layer_suffix[DF11_W_DOWN]);
+	assert_int_equal(B.w.shape(B.w.ctx, name, &ndim, shape, &compressed), DF11_OK);
+	assert_true(compressed);
+	assert_memory_equal(&A.cfg, &B.cfg, sizeof A.cfg);
+
+	int32_t prompt[] = {1, 5, 9, 200, 13, 77, 3, 42, 8, 150, 4, 2};
+	int n = 12, ng = 6;
+	int32_t g1[8], g2[8];
+	float *a = run(&A.cfg, &A.w, prompt, n, 2, ng, g1);
+	float *b = run(&B.cfg, &B.w, prompt, n, 2, ng, g2);
+	assert_memory_equal(a, b, (size_t)n * A.cfg.vocab * sizeof(float));
+	assert_memory_equal(g1, g2, (size_t)ng * sizeof(int32_t));
+	free(a);
+	free(b);
+	df11_model_close(A.model);
+	df11_model_close(B.model);
+	remove(path);
+	rmdir(tmpl);
+}
+
 static void test_df11_bit_exact_fixtures(void **state)
 {
 	(void)state;
 	char *tiny = source_path("tests/fixtures/tiny-mistral");
 	check_df11_equals_bf16(tiny);
+	check_container_equals_bf16(tiny);
 	free(tiny);
 	char *st = stories_dir();
 	check_df11_equals_bf16(st);
+	check_container_equals_bf16(st);
 	free(st);
 }
 
