@@ -4,12 +4,15 @@
  *
  *   df11-run MODEL [--device cpu|cuda] --tokens 1,2,3 [--generate N]
  *            [--batch B] [--dump-logits FILE] [--weights df11|bf16]
- *            [--threads T] [--stats]
+ *            [--threads T] [--stats] [--repeat R] [--warmup W]
  *
  * Prints the N greedily generated token ids of each sequence, one line per
  * sequence (comma-separated). --dump-logits writes float32 little-endian
  * logits [prompt tokens x vocab] of the first sequence, one row per prompt
- * position. --stats prints timings and memory on stderr as one JSON line.
+ * position. --stats prints timings and memory on stderr as JSON lines:
+ * with --repeat R (after W untimed --warmup runs) the whole prompt +
+ * generation runs R times, the p50/p95 time to first token and median
+ * decode rate are reported, and every run must generate the same tokens.
  */
 #include <errno.h>
 #include <limits.h>
@@ -34,7 +37,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: %s MODEL [--device cpu|cuda] --tokens 1,2,3 [--generate N]\n"
 		"          [--batch B] [--dump-logits FILE] [--weights df11|bf16]\n"
-		"          [--threads T] [--stats]\n", prog);
+		"          [--threads T] [--stats] [--repeat R] [--warmup W]\n", prog);
 	exit(2);
 }
 
@@ -138,57 +141,96 @@ static void dump_logits(const char *path, const float *logits, size_t n)
 
 typedef struct run_args {
 	const char *model, *dump;
-	int cuda, generate, batch, threads, stats, bf16;
+	int cuda, generate, batch, threads, stats, bf16, repeat, warmup;
 	int32_t *prompt;
 	int n_prompt;
 } run_args;
 
+/* Timings of the timed runs (--repeat), after --warmup untimed ones. */
+#define MAX_REPEAT 1000
 typedef struct run_times {
-	double prefill_ms, decode_ms;
-	int decode_steps;
+	int n;
+	double ttft_ms[MAX_REPEAT];   /* prompt in, first token out */
+	double decode_ms[MAX_REPEAT]; /* the generate - 1 further steps */
+	int decode_steps;             /* per sequence and run */
 } run_times;
+
+static void oom(void)
+{
+	fprintf(stderr, "%s: out of memory\n", prog);
+	exit(1);
+}
+
+/* Run `it` generated `got`; the first run's tokens are the output, and
+ * every later run must reproduce them exactly. */
+static void check_repeat(int it, int32_t *gen, const int32_t *got, size_t n)
+{
+	if (it == 0)
+		memcpy(gen, got, n * sizeof *gen);
+	else if (memcmp(gen, got, n * sizeof *gen) != 0) {
+		fprintf(stderr, "%s: run %d generated other tokens than run 0: "
+			"the forward pass is not deterministic\n", prog, it);
+		exit(1);
+	}
+}
+
+static void record(const run_args *a, run_times *tm, int it, double ttft,
+		   double dec)
+{
+	if (it < a->warmup || tm->n >= MAX_REPEAT)
+		return;
+	tm->ttft_ms[tm->n] = ttft;
+	tm->decode_ms[tm->n] = dec;
+	tm->n++;
+}
 
 /* CPU: the B sequences run one after another through one model. */
 static void run_cpu(const run_args *a, const df11_llm_config *cfg,
 		    const df11_weights *w, float *prompt_logits, int32_t *gen,
 		    run_times *tm)
 {
-	int V = cfg->vocab, max_seq = a->n_prompt + (a->generate > 0 ? a->generate : 1);
+	int V = cfg->vocab, G = a->generate, max_seq = a->n_prompt + (G > 0 ? G : 1);
 	df11_cpu_llm *m;
 	df11_result r = df11_cpu_llm_new(cfg, w, max_seq, a->threads, &m);
 	if (r)
 		die("CPU forward pass", r);
 	float *last = malloc((size_t)V * sizeof(float));
-	if (!last) {
-		fprintf(stderr, "%s: out of memory\n", prog);
-		exit(1);
-	}
-	for (int b = 0; b < a->batch; b++) {
-		df11_cpu_llm_reset(m);
-		double t0 = now_ms();
-		if (b == 0 && prompt_logits) {
-			r = df11_cpu_llm_forward(m, a->prompt, a->n_prompt, 1, prompt_logits);
-			if (!r)
-				memcpy(last, prompt_logits + (size_t)(a->n_prompt - 1) * V,
-				       (size_t)V * sizeof(float));
-		} else {
-			r = df11_cpu_llm_forward(m, a->prompt, a->n_prompt, 0, last);
+	int32_t *got = malloc(((size_t)a->batch * G + 1) * sizeof *got);
+	if (!last || !got)
+		oom();
+	tm->decode_steps = G > 1 ? G - 1 : 0;
+	for (int it = 0; it < a->warmup + a->repeat; it++) {
+		double ttft = 0, dec = 0;
+		for (int b = 0; b < a->batch; b++) {
+			df11_cpu_llm_reset(m);
+			double t0 = now_ms();
+			if (it == 0 && b == 0 && prompt_logits) {
+				r = df11_cpu_llm_forward(m, a->prompt, a->n_prompt, 1,
+							 prompt_logits);
+				if (!r)
+					memcpy(last, prompt_logits + (size_t)(a->n_prompt - 1) * V,
+					       (size_t)V * sizeof(float));
+			} else {
+				r = df11_cpu_llm_forward(m, a->prompt, a->n_prompt, 0, last);
+			}
+			if (r)
+				die("forward (prompt)", r);
+			double t1 = now_ms();
+			ttft += t1 - t0;
+			for (int i = 0; i < G; i++) {
+				int32_t next = df11_argmax(last, V);
+				got[(size_t)b * G + i] = next;
+				if (i + 1 == G)
+					break;
+				if ((r = df11_cpu_llm_forward(m, &next, 1, 0, last)))
+					die("forward (decode)", r);
+			}
+			dec += now_ms() - t1;
 		}
-		if (r)
-			die("forward (prompt)", r);
-		double t1 = now_ms();
-		tm->prefill_ms += t1 - t0;
-		for (int i = 0; i < a->generate; i++) {
-			int32_t next = df11_argmax(last, V);
-			gen[(size_t)b * a->generate + i] = next;
-			if (i + 1 == a->generate)
-				break;
-			if ((r = df11_cpu_llm_forward(m, &next, 1, 0, last)))
-				die("forward (decode)", r);
-			tm->decode_steps++;
-		}
-		tm->decode_ms += now_ms() - t1;
+		check_repeat(it, gen, got, (size_t)a->batch * G);
+		record(a, tm, it, ttft, dec);
 	}
+	free(got);
 	free(last);
 	df11_cpu_llm_free(m);
 }
@@ -198,11 +240,11 @@ static void run_cuda(const run_args *a, const df11_llm_config *cfg,
 		     const df11_weights *w, float *prompt_logits, int32_t *gen,
 		     run_times *tm)
 {
-	int B = a->batch, T = a->n_prompt, V = cfg->vocab;
+	int B = a->batch, T = a->n_prompt, V = cfg->vocab, G = a->generate;
 	df11_cuda_llm_options opt = {
 		.mode = a->bf16 ? DF11_CUDA_LLM_BF16 : DF11_CUDA_LLM_DF11,
 		.batch = B,
-		.max_seq = T + (a->generate > 0 ? a->generate : 1),
+		.max_seq = T + (G > 0 ? G : 1),
 		.max_tokens = T,
 	};
 	df11_cuda_llm *m;
@@ -211,31 +253,35 @@ static void run_cuda(const run_args *a, const df11_llm_config *cfg,
 		die("CUDA forward pass", r);
 	int32_t *toks = malloc((size_t)B * (size_t)T * sizeof *toks);
 	int32_t *next = malloc((size_t)B * sizeof *next);
+	int32_t *got = malloc(((size_t)B * G + 1) * sizeof *got);
 	/* All logits of all sequences when dumping; sequence 0 is written. */
 	float *all = prompt_logits ? malloc((size_t)B * T * V * sizeof(float)) : NULL;
-	if (!toks || !next || (prompt_logits && !all)) {
-		fprintf(stderr, "%s: out of memory\n", prog);
-		exit(1);
-	}
+	if (!toks || !next || !got || (prompt_logits && !all))
+		oom();
 	for (int b = 0; b < B; b++)
 		memcpy(toks + (size_t)b * T, a->prompt, (size_t)T * sizeof *toks);
-	double t0 = now_ms();
-	if ((r = df11_cuda_llm_forward(m, toks, T, all != NULL, all, next)))
-		die("forward (prompt)", r);
-	double t1 = now_ms();
-	tm->prefill_ms = t1 - t0;
+	tm->decode_steps = G > 1 ? G - 1 : 0;
+	for (int it = 0; it < a->warmup + a->repeat; it++) {
+		df11_cuda_llm_reset(m);
+		float *lg = it == 0 ? all : NULL;
+		double t0 = now_ms();
+		if ((r = df11_cuda_llm_forward(m, toks, T, lg != NULL, lg, next)))
+			die("forward (prompt)", r);
+		double t1 = now_ms();
+		for (int i = 0; i < G; i++) {
+			for (int b = 0; b < B; b++)
+				got[(size_t)b * G + i] = next[b];
+			if (i + 1 == G)
+				break;
+			if ((r = df11_cuda_llm_forward(m, next, 1, 0, NULL, next)))
+				die("forward (decode)", r);
+		}
+		double t2 = now_ms();
+		check_repeat(it, gen, got, (size_t)B * G);
+		record(a, tm, it, t1 - t0, t2 - t1);
+	}
 	if (all)
 		memcpy(prompt_logits, all, (size_t)T * V * sizeof(float));
-	for (int i = 0; i < a->generate; i++) {
-		for (int b = 0; b < B; b++)
-			gen[(size_t)b * a->generate + i] = next[b];
-		if (i + 1 == a->generate)
-			break;
-		if ((r = df11_cuda_llm_forward(m, next, 1, 0, NULL, next)))
-			die("forward (decode)", r);
-		tm->decode_steps++;
-	}
-	tm->decode_ms = now_ms() - t1;
 	if (a->stats) {
 		df11_cuda_llm_memory mem;
 		df11_cuda_llm_get_memory(m, &mem);
@@ -247,13 +293,31 @@ static void run_cuda(const run_args *a, const df11_llm_config *cfg,
 	free(all);
 	free(toks);
 	free(next);
+	free(got);
 	df11_cuda_llm_free(m);
 }
 #endif
 
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return a < b ? -1 : a > b;
+}
+
+/* Nearest-rank percentile of n values (sorts them). */
+static double percentile(double *v, int n, double p)
+{
+	if (n == 0)
+		return 0.0;
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	int k = (int)(p / 100.0 * n + 0.999999);
+	k = k < 1 ? 1 : k > n ? n : k;
+	return v[k - 1];
+}
+
 int main(int argc, char **argv)
 {
-	run_args a = {.batch = 1, .threads = 0};
+	run_args a = {.batch = 1, .threads = 0, .repeat = 1};
 	const char *device = "cpu", *tokens = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i];
@@ -274,6 +338,10 @@ int main(int argc, char **argv)
 				a.generate = (int)parse_long(v, s, 0, 1 << 20);
 			else if (!strcmp(s, "--batch"))
 				a.batch = (int)parse_long(v, s, 1, 4096);
+			else if (!strcmp(s, "--repeat"))
+				a.repeat = (int)parse_long(v, s, 1, MAX_REPEAT);
+			else if (!strcmp(s, "--warmup"))
+				a.warmup = (int)parse_long(v, s, 0, 100);
 			else if (!strcmp(s, "--threads"))
 				a.threads = (int)parse_long(v, s, 1, 1024);
 			else if (!strcmp(s, "--dump-logits"))
@@ -356,16 +424,20 @@ int main(int argc, char **argv)
 		printf("\n");
 	}
 	if (a.stats) {
+		/* Medians and p95 over the timed runs. */
+		double p50 = percentile(tm.ttft_ms, tm.n, 50), p95 = percentile(tm.ttft_ms, tm.n, 95);
+		double dec = percentile(tm.decode_ms, tm.n, 50);
 		double tok = (double)a.batch * a.n_prompt;
-		double dec = (double)a.batch * tm.decode_steps;
+		double steps = (double)a.batch * tm.decode_steps;
 		fprintf(stderr, "{\"device\": \"%s\", \"weights\": \"%s\", \"batch\": %d, "
-			"\"prompt\": %d, \"generate\": %d, \"ttft_ms\": %.3f, "
-			"\"prefill_tok_s\": %.1f, \"decode_ms\": %.3f, "
-			"\"decode_tok_s\": %.1f}\n", device, !a.cuda ? "as stored" : a.bf16 ? "bf16" : "df11",
-			a.batch, a.n_prompt, a.generate, tm.prefill_ms,
-			tm.prefill_ms > 0 ? tok / tm.prefill_ms * 1e3 : 0.0,
-			tm.decode_ms,
-			tm.decode_ms > 0 ? dec / tm.decode_ms * 1e3 : 0.0);
+			"\"prompt\": %d, \"generate\": %d, \"runs\": %d, "
+			"\"ttft_ms_p50\": %.3f, \"ttft_ms_p95\": %.3f, "
+			"\"prefill_tok_s\": %.1f, \"decode_ms_p50\": %.3f, "
+			"\"decode_tok_s\": %.1f}\n", device,
+			!a.cuda ? "as stored" : a.bf16 ? "bf16" : "df11", a.batch,
+			a.n_prompt, a.generate, tm.n, p50, p95,
+			p50 > 0 ? tok / p50 * 1e3 : 0.0, dec,
+			dec > 0 ? steps / dec * 1e3 : 0.0);
 	}
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "%s: writing the output failed\n", prog);
