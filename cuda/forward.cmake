@@ -9,9 +9,11 @@ enable_language(CUDA)
 find_package(CUDAToolkit REQUIRED)
 
 add_library(df11_forward_cuda STATIC ${CMAKE_CURRENT_LIST_DIR}/forward.cu)
+# The static CUDA runtime, as libdf11_cuda uses: one runtime per program.
 set_target_properties(df11_forward_cuda PROPERTIES
   CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON
-  CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
+  CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}"
+  CUDA_RUNTIME_LIBRARY Static)
 target_include_directories(df11_forward_cuda PRIVATE ${CMAKE_SOURCE_DIR}
                            ${CMAKE_SOURCE_DIR}/include)
 target_compile_options(df11_forward_cuda PRIVATE
@@ -20,7 +22,9 @@ if(DF11_WERROR)
   target_compile_options(df11_forward_cuda PRIVATE
     $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>)
 endif()
-target_link_libraries(df11_forward_cuda PUBLIC df11 CUDA::cudart CUDA::cublasLt)
+# nvcc's host code is C++: the C programs that link this need libstdc++.
+target_link_libraries(df11_forward_cuda PUBLIC df11 CUDA::cudart_static
+                      CUDA::cublasLt stdc++)
 
 # Link df11-run against it once every target is defined (tools/ is
 # processed before cuda/, and df11_cuda may be defined after this file).
@@ -29,7 +33,6 @@ function(_df11_forward_cuda_link)
     target_link_libraries(df11_forward_cuda PUBLIC df11_cuda)
     target_link_libraries(df11-run PRIVATE df11_forward_cuda)
     target_compile_definitions(df11-run PRIVATE DF11_RUN_CUDA)
-    set_target_properties(df11-run PROPERTIES LINKER_LANGUAGE CUDA)
   endif()
 endfunction()
 cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR}
