@@ -151,6 +151,12 @@ int df11_cpu_llm_pos(const df11_cpu_llm *m);
 df11_result df11_cpu_llm_forward(df11_cpu_llm *m, const int32_t *tokens,
 				 int n, int all_logits, float *logits);
 
+/* CUDA emulation: round to BF16 wherever the CUDA forward pass stores BF16
+ * (GEMM inputs: normed x, attention output, SwiGLU output; the KV cache),
+ * so its logits can be compared with the GPU's at a tight tolerance. Off
+ * by default; the reference is float32 throughout. */
+void df11_cpu_llm_set_bf16_activations(df11_cpu_llm *m, int on);
+
 /* Index of the largest logit; the first one on ties, NaN never wins
  * (the CUDA argmax kernel follows the same rule). */
 int df11_argmax(const float *x, int n);

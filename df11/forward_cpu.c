@@ -30,6 +30,7 @@ struct df11_cpu_llm {
 	df11_llm_config c;
 	df11_weights w;
 	int max_seq, threads, pos;
+	int bf16_acts;               /* round where the CUDA pass rounds */
 
 	uint16_t *layer_buf;         /* one layer's weights, BF16 */
 	uint64_t layer_elems;
@@ -57,6 +58,28 @@ static float bf16_to_f32(uint16_t h)
 	float f;
 	memcpy(&f, &u, 4);
 	return f;
+}
+
+/* float -> nearest BF16 (ties to even) -> float, as __float2bfloat16. */
+static float round_bf16(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return f;
+	u += 0x7fffu + ((u >> 16) & 1u);
+	u &= 0xffff0000u;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+/* In CUDA-emulation mode, what the CUDA pass stores as BF16 is rounded. */
+static void maybe_round(const df11_cpu_llm *m, float *x, size_t n)
+{
+	if (!m->bf16_acts)
+		return;
+	for (size_t i = 0; i < n; i++)
+		x[i] = round_bf16(x[i]);
 }
 
 int df11_argmax(const float *x, int n)
@@ -309,6 +332,11 @@ int df11_cpu_llm_pos(const df11_cpu_llm *m)
 	return m->pos;
 }
 
+void df11_cpu_llm_set_bf16_activations(df11_cpu_llm *m, int on)
+{
+	m->bf16_acts = on != 0;
+}
+
 static df11_result reserve(df11_cpu_llm *m, int n)
 {
 	if (n <= m->cap)
@@ -362,6 +390,7 @@ static void layer_forward(df11_cpu_llm *m, int l, int n, int pos0)
 	for (int t = 0; t < n; t++)
 		rmsnorm(m->xn + (size_t)t * H, m->x + (size_t)t * H,
 			m->lw[DF11_W_ATTN_NORM], H, c->norm_eps);
+	maybe_round(m, m->xn, (size_t)n * H);
 	matmul(m, m->q, qd, m->xn, m->lw[DF11_W_Q], n, qd, H, 0);
 	matmul(m, m->k, kvd, m->xn, m->lw[DF11_W_K], n, kvd, H, 0);
 	matmul(m, m->v, kvd, m->xn, m->lw[DF11_W_V], n, kvd, H, 0);
@@ -376,19 +405,24 @@ static void layer_forward(df11_cpu_llm *m, int l, int n, int pos0)
 			rope(m->k + (size_t)t * kvd + (size_t)h * hd, hd, pos, m->inv_freq);
 		memcpy(kc + (size_t)pos * kvd, m->k + (size_t)t * kvd, (size_t)kvd * sizeof(float));
 		memcpy(vc + (size_t)pos * kvd, m->v + (size_t)t * kvd, (size_t)kvd * sizeof(float));
+		maybe_round(m, kc + (size_t)pos * kvd, (size_t)kvd);
+		maybe_round(m, vc + (size_t)pos * kvd, (size_t)kvd);
 	}
 	/* Token t sees the cache up to its own position: causal. */
 	for (int t = 0; t < n; t++)
 		attention(m, l, m->q + (size_t)t * qd, pos0 + t, m->att + (size_t)t * qd);
+	maybe_round(m, m->att, (size_t)n * qd);
 	matmul(m, m->x, H, m->att, m->lw[DF11_W_O], n, H, qd, 1);
 
 	for (int t = 0; t < n; t++)
 		rmsnorm(m->xn + (size_t)t * H, m->x + (size_t)t * H,
 			m->lw[DF11_W_MLP_NORM], H, c->norm_eps);
+	maybe_round(m, m->xn, (size_t)n * H);
 	matmul(m, m->gate, I, m->xn, m->lw[DF11_W_GATE], n, I, H, 0);
 	matmul(m, m->up, I, m->xn, m->lw[DF11_W_UP], n, I, H, 0);
 	for (size_t i = 0; i < (size_t)n * (size_t)I; i++)
 		m->gate[i] = silu(m->gate[i]) * m->up[i];
+	maybe_round(m, m->gate, (size_t)n * I);
 	matmul(m, m->x, H, m->gate, m->lw[DF11_W_DOWN], n, H, I, 1);
 }
 
@@ -433,6 +467,7 @@ df11_result df11_cpu_llm_forward(df11_cpu_llm *m, const int32_t *tokens,
 	for (int t = 0; t < rows; t++)
 		rmsnorm(m->xn + (size_t)t * H, m->x + (size_t)(first + t) * H,
 			m->emb_row, H, c->norm_eps);
+	maybe_round(m, m->xn, (size_t)rows * H);
 
 	/* lm_head (V, H) in slices of rows through the layer buffer. */
 	const char *head = df11_llm_lm_head_name(c);

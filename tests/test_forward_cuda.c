@@ -5,8 +5,10 @@
  *     and greedy tokens, batch 1 and a batch of 3 different prompts, on the
  *     tiny Mistral fixture, stories260K and a synthetic model big enough
  *     for several lm_head slices;
- *   - CUDA vs the CPU reference: within CUDA_ATOL + CUDA_RTOL * |cpu| and
- *     the same argmax wherever the CPU's top-2 margin is clear;
+ *   - CUDA vs the CPU reference in CUDA-emulation mode (BF16 rounding
+ *     where the GPU stores BF16): within CUDA_ATOL + CUDA_RTOL * |cpu|;
+ *     vs the float32 CPU reference: the same argmax wherever its top-2
+ *     margin is clear;
  *   - a sequence in a batch == the same sequence alone (within tolerance:
  *     a different M may choose a different GEMM algorithm).
  */
@@ -26,12 +28,17 @@
 #include "df11/synth.h"
 #include "df11_cuda.h"
 
-/* The CUDA pass rounds GEMM inputs and the KV cache to BF16 (relative
- * error 2^-9 each); the CPU reference keeps float32. Over a few layers
- * that moves logits by a few 1e-2. */
-#define CUDA_ATOL 0.1
+/* Against the CPU in CUDA-emulation mode both sides round the same values
+ * to BF16, but a value that lands within float32 noise of a rounding
+ * boundary can round the other way and the flip propagates. Measured on
+ * the CPU by changing only the summation order of the emulation: max
+ * |diff| 0.073 on stories260K (hidden 64: a flip weighs a lot), 2.4e-7 on
+ * the tiny Mistral. 0.15 + 0.05 |ref| leaves 2x. The float32 reference
+ * differs from the emulation by up to 0.6 on stories260K, so against it
+ * only the argmax is checked, where its top two are CLEAR_MARGIN apart. */
+#define CUDA_ATOL 0.15
 #define CUDA_RTOL 0.05
-#define CLEAR_MARGIN 0.2
+#define CLEAR_MARGIN 1.5
 
 static int have_gpu;
 
@@ -172,10 +179,11 @@ static float *cuda_run(const model_src *s, int mode, int B, const int32_t *promp
 	return logits;
 }
 
-static float *cpu_run(const model_src *s, const int32_t *prompt, int n)
+static float *cpu_run(const model_src *s, const int32_t *prompt, int n, int emulate)
 {
 	df11_cpu_llm *m;
 	assert_int_equal(df11_cpu_llm_new(&s->cfg, &s->w, n, 2, &m), DF11_OK);
+	df11_cpu_llm_set_bf16_activations(m, emulate);
 	float *logits = malloc((size_t)n * s->cfg.vocab * sizeof(float));
 	assert_non_null(logits);
 	assert_int_equal(df11_cpu_llm_forward(m, prompt, n, 1, logits), DF11_OK);
@@ -184,7 +192,7 @@ static float *cpu_run(const model_src *s, const int32_t *prompt, int n)
 }
 
 static void close_to(const float *got, const float *want, int rows, int V,
-		     const char *what)
+		     int values, const char *what)
 {
 	double max_err = 0;
 	for (int t = 0; t < rows; t++) {
@@ -192,7 +200,7 @@ static void close_to(const float *got, const float *want, int rows, int V,
 		for (int v = 0; v < V; v++) {
 			double e = fabs((double)g[v] - w[v]);
 			max_err = e > max_err ? e : max_err;
-			if (!(e <= CUDA_ATOL + CUDA_RTOL * fabs(w[v])))
+			if (values && !(e <= CUDA_ATOL + CUDA_RTOL * fabs(w[v])))
 				fail_msg("%s: logit [%d, %d] = %g, reference %g", what,
 					 t, v, g[v], w[v]);
 		}
@@ -224,10 +232,14 @@ static void check_model(model_src *s, const char *what)
 	assert_memory_equal(c1, c2, (size_t)n * V * sizeof(float));
 	char label[128];
 	snprintf(label, sizeof label, "%s: batch row 1 vs alone", what);
-	close_to(a + (size_t)n * V, c1, n, (int)V, label);
-	float *ref = cpu_run(s, prompts + n, n);
-	snprintf(label, sizeof label, "%s: CUDA vs CPU", what);
-	close_to(c1, ref, n, (int)V, label);
+	close_to(a + (size_t)n * V, c1, n, (int)V, 1, label);
+	float *emu = cpu_run(s, prompts + n, n, 1);
+	snprintf(label, sizeof label, "%s: CUDA vs CPU emulation", what);
+	close_to(c1, emu, n, (int)V, 1, label);
+	float *ref = cpu_run(s, prompts + n, n, 0);
+	snprintf(label, sizeof label, "%s: CUDA vs CPU float32 (argmax)", what);
+	close_to(c1, ref, n, (int)V, 0, label);
+	free(emu);
 	free(a);
 	free(b);
 	free(c1);
