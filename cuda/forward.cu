@@ -18,14 +18,8 @@
  * so decode scratch is two layers of BF16 weights, and lm_head slices are
  * sized to fit the same buffers.
  *
- * Layer buffer layout (BF16 elements; each block starts 256-byte aligned):
- *   qkv   (nh*hd + 2*nkv*hd, H)  q_proj, k_proj, v_proj rows back to back:
- *                                one GEMM computes q|k|v
- *   o     (H, nh*hd)
- *   gu    (2*I, H)               gate_proj then up_proj: one GEMM
- *   down  (H, I)
- *   norms (H) input_layernorm, (H) post_attention_layernorm
- * BF16 mode keeps every layer resident in exactly this layout, lm_head
+ * The layer buffer layout is df11_llm_layout (df11/forward.h): q|k|v as one
+ * matrix, o, gate|up as one matrix, down, the two norms. BF16 mode keeps every layer resident in exactly this layout, lm_head
  * slices at the same offsets, so both modes issue the same GEMMs on equally
  * aligned pointers with the same (cached) cuBLASLt algorithms: their logits
  * are bit-identical.
@@ -43,13 +37,12 @@ extern "C" {
 #include "cuda/forward_cuda.h"
 #include "cuda/forward_kernels.cuh"
 
-#define ALIGN_ELEMS 128                  /* 256 bytes of BF16 */
 #define GEMM_WORKSPACE (32u << 20)
 #define MAX_GEMM_SHAPES 64
 
 static size_t align_up(size_t x)
 {
-	return (x + ALIGN_ELEMS - 1) / ALIGN_ELEMS * ALIGN_ELEMS;
+	return (x + DF11_LAYOUT_ALIGN - 1) / DF11_LAYOUT_ALIGN * DF11_LAYOUT_ALIGN;
 }
 
 /* One GEMM shape with its chosen algorithm: chosen once, reused forever,
@@ -78,9 +71,7 @@ struct df11_cuda_llm {
 	gemm_plan plans[MAX_GEMM_SHAPES];
 	int n_plans;
 
-	/* Layer buffer layout (elements). */
-	size_t off_qkv, off_o, off_gu, off_down, off_norm1, off_norm2, layer_elems;
-	int slice_rows, n_slices;
+	df11_llm_layout lay;              /* layer buffer layout (df11/forward.h) */
 
 	/* DF11 mode */
 	df11_cuda_model *enc;
@@ -211,48 +202,6 @@ static df11_result gemm(df11_cuda_llm *m, float *y, int ldy, const bf16 *x,
  * Loading.
  * ---------------------------------------------------------------------- */
 
-static void plan_layout(df11_cuda_llm *m)
-{
-	const df11_llm_config *c = &m->c;
-	size_t H = (size_t)c->hidden, I = (size_t)c->intermediate;
-	size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
-	m->off_qkv = 0;
-	m->off_o = align_up(m->off_qkv + (qd + 2 * kvd) * H);
-	m->off_gu = align_up(m->off_o + H * qd);
-	m->off_down = align_up(m->off_gu + 2 * I * H);
-	m->off_norm1 = align_up(m->off_down + H * I);
-	m->off_norm2 = align_up(m->off_norm1 + H);
-	m->layer_elems = align_up(m->off_norm2 + H);
-	/* lm_head slices: as many rows as fit a layer buffer, a multiple of
-	 * 128 so that every slice starts 256-byte aligned in both modes. */
-	size_t rows = m->layer_elems / H;
-	if (rows >= 128)
-		rows = rows / 128 * 128;
-	if (rows > (size_t)c->vocab)
-		rows = (size_t)c->vocab;
-	m->slice_rows = (int)rows;
-	m->n_slices = (c->vocab + m->slice_rows - 1) / m->slice_rows;
-}
-
-/* Element offset of tensor k in the layer buffer. */
-static size_t layer_offset(const df11_cuda_llm *m, int k)
-{
-	const df11_llm_config *c = &m->c;
-	size_t H = (size_t)c->hidden, I = (size_t)c->intermediate;
-	size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
-	switch (k) {
-	case DF11_W_Q: return m->off_qkv;
-	case DF11_W_K: return m->off_qkv + qd * H;
-	case DF11_W_V: return m->off_qkv + (qd + kvd) * H;
-	case DF11_W_O: return m->off_o;
-	case DF11_W_GATE: return m->off_gu;
-	case DF11_W_UP: return m->off_gu + I * H;
-	case DF11_W_DOWN: return m->off_down;
-	case DF11_W_ATTN_NORM: return m->off_norm1;
-	default: return m->off_norm2;
-	}
-}
-
 static uint64_t tensor_elems(const df11_llm_config *c, int k)
 {
 	uint64_t rows, cols;
@@ -363,15 +312,15 @@ static df11_result load_bf16(df11_cuda_llm *m, const df11_weights *w)
 {
 	const df11_llm_config *c = &m->c;
 	size_t HV = (size_t)c->hidden * (size_t)c->vocab;
-	size_t total = (size_t)c->n_layers * m->layer_elems + align_up(HV) +
+	size_t total = (size_t)c->n_layers * m->lay.layer_elems + align_up(HV) +
 		       (c->tied ? 0 : align_up(HV)) + align_up((size_t)c->hidden);
 	CU(cudaMalloc(&m->resident, total * 2), "BF16 weights");
 	CU(cudaMemset(m->resident, 0, total * 2), "BF16 weights");
 	m->mem.weights = total * 2;
-	m->r_embed = m->resident + (size_t)c->n_layers * m->layer_elems;
+	m->r_embed = m->resident + (size_t)c->n_layers * m->lay.layer_elems;
 	m->r_head = c->tied ? m->r_embed : m->r_embed + align_up(HV);
 	m->r_norm = m->r_embed + align_up(HV) + (c->tied ? 0 : align_up(HV));
-	size_t biggest = HV > m->layer_elems ? HV : m->layer_elems;
+	size_t biggest = HV > m->lay.layer_elems ? HV : m->lay.layer_elems;
 	uint16_t *host = (uint16_t *)malloc(biggest * 2);
 	if (!host)
 		return df11_fail(DF11_NOMEM, "host staging");
@@ -385,8 +334,8 @@ static df11_result load_bf16(df11_cuda_llm *m, const df11_weights *w)
 		for (int k = 0; k < DF11_W_COUNT && !r; k++) {
 			df11_llm_layer_name(name, l, df11_llm_layer_suffix[k]);
 			r = upload_bf16(w, name, tensor_elems(c, k),
-					m->resident + (size_t)l * m->layer_elems +
-					layer_offset(m, k), host);
+					m->resident + (size_t)l * m->lay.layer_elems +
+					m->lay.off[k], host);
 		}
 	free(host);
 	return r;
@@ -414,15 +363,15 @@ static df11_result init(df11_cuda_llm *m, const df11_weights *w)
 	}
 	LT(cublasLtCreate(&m->lt), "cublasLtCreate");
 	CU(cudaMalloc(&m->workspace, GEMM_WORKSPACE), "GEMM workspace");
-	plan_layout(m);
+	df11_llm_layout_plan(c, &m->lay);
 
 	if (o->mode == DF11_CUDA_LLM_BF16) {
 		TRY(load_bf16(m, w));
 	} else {
 		TRY(load_df11(m, w));
-		CU(cudaMalloc(&m->buf[0], m->layer_elems * 2 * 2), "layer buffers");
-		m->buf[1] = m->buf[0] + m->layer_elems;
-		m->mem.scratch = m->layer_elems * 2 * 2;
+		CU(cudaMalloc(&m->buf[0], m->lay.layer_elems * 2 * 2), "layer buffers");
+		m->buf[1] = m->buf[0] + m->lay.layer_elems;
+		m->mem.scratch = m->lay.layer_elems * 2 * 2;
 		CU(cudaMalloc(&m->norm_buf, (size_t)c->hidden * 2), "norm");
 	}
 
@@ -561,14 +510,14 @@ static df11_result decode_stage(df11_cuda_llm *m, int k, bf16 *dst)
 			jobs[i].tensor = m->lt_idx[k].t[i];
 			jobs[i].first = 0;
 			jobs[i].count = tensor_elems(c, i);
-			jobs[i].dst = (uint16_t *)(dst + layer_offset(m, i));
+			jobs[i].dst = (uint16_t *)(dst + m->lay.off[i]);
 		}
 		return df11_cuda_decode_batch(m->enc, jobs, DF11_W_COUNT, m->s_dec);
 	}
 	int s = k - c->n_layers;
-	uint64_t r0 = (uint64_t)s * m->slice_rows, H = (uint64_t)c->hidden;
-	uint64_t nr = (uint64_t)c->vocab - r0 < (uint64_t)m->slice_rows ?
-		      (uint64_t)c->vocab - r0 : (uint64_t)m->slice_rows;
+	uint64_t r0 = (uint64_t)s * m->lay.slice_rows, H = (uint64_t)c->hidden;
+	uint64_t nr = (uint64_t)c->vocab - r0 < (uint64_t)m->lay.slice_rows ?
+		      (uint64_t)c->vocab - r0 : (uint64_t)m->lay.slice_rows;
 	return df11_cuda_decode_range(m->enc, m->t_head, r0 * H, nr * H,
 				      (uint16_t *)dst, m->s_dec);
 }
@@ -582,9 +531,9 @@ static df11_result layer_forward(df11_cuda_llm *m, int l, const bf16 *w, int n)
 	size_t cache_off = (size_t)l * B * m->opt.max_seq * kvd;
 	cudaStream_t s = m->s_comp;
 
-	rmsnorm_kernel<<<rows, FWD_THREADS, 0, s>>>(m->xb, m->x, w + m->off_norm1, H,
+	rmsnorm_kernel<<<rows, FWD_THREADS, 0, s>>>(m->xb, m->x, w + m->lay.off[DF11_W_ATTN_NORM], H,
 						    c->norm_eps, 1, 0);
-	TRY(gemm(m, m->qkv, qd + 2 * kvd, m->xb, w + m->off_qkv, rows, qd + 2 * kvd, H, 0));
+	TRY(gemm(m, m->qkv, qd + 2 * kvd, m->xb, w + m->lay.off[DF11_W_Q], rows, qd + 2 * kvd, H, 0));
 	rope_cache_kernel<<<rows, 128, 0, s>>>(m->qkv, m->k_cache + cache_off,
 					       m->v_cache + cache_off, m->inv_freq, n,
 					       m->pos, c->n_heads, c->n_kv_heads, hd,
@@ -594,14 +543,14 @@ static df11_result layer_forward(df11_cuda_llm *m, int l, const bf16 *w, int n)
 		m->xb, m->qkv, m->k_cache + cache_off, m->v_cache + cache_off, n,
 		m->pos, c->n_heads, c->n_kv_heads, hd, m->opt.max_seq,
 		c->sliding_window, (float)(1.0 / sqrt((double)hd)));
-	TRY(gemm(m, m->x, H, m->xb, w + m->off_o, rows, H, qd, 1));
+	TRY(gemm(m, m->x, H, m->xb, w + m->lay.off[DF11_W_O], rows, H, qd, 1));
 
-	rmsnorm_kernel<<<rows, FWD_THREADS, 0, s>>>(m->xb, m->x, w + m->off_norm2, H,
+	rmsnorm_kernel<<<rows, FWD_THREADS, 0, s>>>(m->xb, m->x, w + m->lay.off[DF11_W_MLP_NORM], H,
 						    c->norm_eps, 1, 0);
-	TRY(gemm(m, m->gu, 2 * I, m->xb, w + m->off_gu, rows, 2 * I, H, 0));
+	TRY(gemm(m, m->gu, 2 * I, m->xb, w + m->lay.off[DF11_W_GATE], rows, 2 * I, H, 0));
 	size_t total = (size_t)rows * I;
 	swiglu_kernel<<<(unsigned)((total + 255) / 256), 256, 0, s>>>(m->xb, m->gu, I, total);
-	TRY(gemm(m, m->x, H, m->xb, w + m->off_down, rows, H, I, 1));
+	TRY(gemm(m, m->x, H, m->xb, w + m->lay.off[DF11_W_DOWN], rows, H, I, 1));
 	CU(cudaGetLastError(), "layer kernels");
 	return DF11_OK;
 }
@@ -651,7 +600,7 @@ static df11_result forward(df11_cuda_llm *m, const int32_t *tokens, int n,
 			   cudaMemcpyHostToDevice, m->s_comp), "tokens");
 	TRY(embed(m, tokens, rows));
 
-	int K = L + m->n_slices;
+	int K = L + m->lay.n_slices;
 	if (df11) {
 		CU(cudaStreamWaitEvent(m->s_dec, m->freed[0], 0), "wait");
 		TRY(decode_stage(m, 0, m->buf[0]));
@@ -670,9 +619,9 @@ static df11_result forward(df11_cuda_llm *m, const int32_t *tokens, int n,
 			CU(cudaStreamWaitEvent(m->s_comp, m->ready[b], 0), "wait");
 			w = m->buf[b];
 		} else if (k < L) {
-			w = m->resident + (size_t)k * m->layer_elems;
+			w = m->resident + (size_t)k * m->lay.layer_elems;
 		} else {
-			w = m->r_head + (size_t)(k - L) * m->slice_rows * H;
+			w = m->r_head + (size_t)(k - L) * m->lay.slice_rows * H;
 		}
 
 		if (k < L) {
@@ -689,8 +638,8 @@ static df11_result forward(df11_cuda_llm *m, const int32_t *tokens, int n,
 					m->xb, m->x, df11 ? m->norm_buf : m->r_norm, H,
 					c->norm_eps, all_logits ? 1 : n, all_logits ? 0 : n - 1);
 			}
-			int r0 = (k - L) * m->slice_rows;
-			int nr = V - r0 < m->slice_rows ? V - r0 : m->slice_rows;
+			int r0 = (k - L) * m->lay.slice_rows;
+			int nr = V - r0 < m->lay.slice_rows ? V - r0 : m->lay.slice_rows;
 			TRY(gemm(m, m->logits + r0, V, m->xb, w, out_rows, nr, H, 0));
 		}
 		if (df11)

@@ -123,6 +123,27 @@ extern const char *const df11_llm_layer_suffix[DF11_W_COUNT];
 void df11_llm_layer_shape(const df11_llm_config *cfg, int which,
 			  uint64_t *rows_ret, uint64_t *cols_ret);
 
+/* The layer buffer of the CUDA forward pass (cuda/forward.cu), planned here
+ * so that the CPU tests check it. Elements of BF16:
+ *   q_proj | k_proj | v_proj   back to back: one (nh*hd + 2*nkv*hd, H)
+ *                              matrix, so one GEMM computes q|k|v
+ *   o_proj                     (H, nh*hd)
+ *   gate_proj | up_proj        back to back: one (2I, H) matrix
+ *   down_proj                  (H, I)
+ *   input_layernorm, post_attention_layernorm   (H) each
+ * Each of those six blocks starts at a multiple of DF11_LAYOUT_ALIGN
+ * elements (256 bytes), as does the next layer in a resident BF16 copy.
+ * lm_head is multiplied in slices of slice_rows rows that fit one layer
+ * buffer; slice_rows is a multiple of DF11_LAYOUT_ALIGN when the buffer
+ * holds that many, so every slice starts 256-byte aligned too. */
+#define DF11_LAYOUT_ALIGN 128
+typedef struct df11_llm_layout {
+	uint64_t off[DF11_W_COUNT];  /* element offset of each tensor */
+	uint64_t layer_elems;        /* one layer buffer, padded */
+	int slice_rows, n_slices;    /* lm_head */
+} df11_llm_layout;
+void df11_llm_layout_plan(const df11_llm_config *cfg, df11_llm_layout *ret);
+
 /* ------------------------------------------------------------------------
  * The CPU reference forward pass: float32 activations and accumulation,
  * BF16 weights widened exactly to float32, one sequence, a KV cache of

@@ -44,6 +44,40 @@ void df11_llm_layer_shape(const df11_llm_config *c, int which,
 	}
 }
 
+static uint64_t align_up(uint64_t x)
+{
+	return (x + DF11_LAYOUT_ALIGN - 1) / DF11_LAYOUT_ALIGN * DF11_LAYOUT_ALIGN;
+}
+
+static uint64_t elems_of(const df11_llm_config *c, int k)
+{
+	uint64_t rows, cols;
+	df11_llm_layer_shape(c, k, &rows, &cols);
+	return rows * (cols ? cols : 1);
+}
+
+void df11_llm_layout_plan(const df11_llm_config *c, df11_llm_layout *L)
+{
+	uint64_t *o = L->off;
+	o[DF11_W_Q] = 0;
+	o[DF11_W_K] = o[DF11_W_Q] + elems_of(c, DF11_W_Q);
+	o[DF11_W_V] = o[DF11_W_K] + elems_of(c, DF11_W_K);
+	o[DF11_W_O] = align_up(o[DF11_W_V] + elems_of(c, DF11_W_V));
+	o[DF11_W_GATE] = align_up(o[DF11_W_O] + elems_of(c, DF11_W_O));
+	o[DF11_W_UP] = o[DF11_W_GATE] + elems_of(c, DF11_W_GATE);
+	o[DF11_W_DOWN] = align_up(o[DF11_W_UP] + elems_of(c, DF11_W_UP));
+	o[DF11_W_ATTN_NORM] = align_up(o[DF11_W_DOWN] + elems_of(c, DF11_W_DOWN));
+	o[DF11_W_MLP_NORM] = align_up(o[DF11_W_ATTN_NORM] + (uint64_t)c->hidden);
+	L->layer_elems = align_up(o[DF11_W_MLP_NORM] + (uint64_t)c->hidden);
+	uint64_t rows = L->layer_elems / (uint64_t)c->hidden;
+	if (rows >= DF11_LAYOUT_ALIGN)
+		rows = rows / DF11_LAYOUT_ALIGN * DF11_LAYOUT_ALIGN;
+	if (rows > (uint64_t)c->vocab)
+		rows = (uint64_t)c->vocab;
+	L->slice_rows = (int)rows;
+	L->n_slices = (int)(((uint64_t)c->vocab + rows - 1) / rows);
+}
+
 static df11_result check_one(const df11_weights *w, const char *name,
 			     uint64_t rows, uint64_t cols)
 {

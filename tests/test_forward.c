@@ -276,6 +276,83 @@ static void test_config_refused(void **state)
 }
 
 /* ------------------------------------------------------------------------
+ * The CUDA pass's layer buffer layout (planned in C, checked here).
+ * ---------------------------------------------------------------------- */
+
+static void check_layout(const df11_llm_config *c)
+{
+	df11_llm_layout L;
+	df11_llm_layout_plan(c, &L);
+	uint64_t n[DF11_W_COUNT], raw = 0;
+	for (int k = 0; k < DF11_W_COUNT; k++) {
+		uint64_t rows, cols;
+		df11_llm_layer_shape(c, k, &rows, &cols);
+		n[k] = rows * (cols ? cols : 1);
+		raw += n[k];
+	}
+	/* Fused matrices are contiguous rows. */
+	assert_int_equal(L.off[DF11_W_K], L.off[DF11_W_Q] + n[DF11_W_Q]);
+	assert_int_equal(L.off[DF11_W_V], L.off[DF11_W_K] + n[DF11_W_K]);
+	assert_int_equal(L.off[DF11_W_UP], L.off[DF11_W_GATE] + n[DF11_W_GATE]);
+	/* Blocks 256-byte aligned, in order, not overlapping, in the buffer. */
+	int starts[] = {DF11_W_Q, DF11_W_O, DF11_W_GATE, DF11_W_DOWN,
+			DF11_W_ATTN_NORM, DF11_W_MLP_NORM};
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(L.off[starts[i]] % DF11_LAYOUT_ALIGN, 0);
+	int order[] = {DF11_W_Q, DF11_W_K, DF11_W_V, DF11_W_O, DF11_W_GATE,
+		       DF11_W_UP, DF11_W_DOWN, DF11_W_ATTN_NORM, DF11_W_MLP_NORM};
+	for (int i = 0; i + 1 < DF11_W_COUNT; i++)
+		assert_true(L.off[order[i]] + n[order[i]] <= L.off[order[i + 1]]);
+	assert_true(L.off[DF11_W_MLP_NORM] + n[DF11_W_MLP_NORM] <= L.layer_elems);
+	assert_int_equal(L.layer_elems % DF11_LAYOUT_ALIGN, 0);
+	/* Padding at most 6 blocks' worth: decode scratch (two buffers) is
+	 * two layers of BF16 weights plus < 3 KB. */
+	assert_true(L.layer_elems < raw + 6 * DF11_LAYOUT_ALIGN);
+	/* lm_head slices fit a buffer, cover the vocabulary, start aligned. */
+	uint64_t H = (uint64_t)c->hidden, V = (uint64_t)c->vocab, sr = (uint64_t)L.slice_rows;
+	assert_true(sr >= 1 && sr * H <= L.layer_elems);
+	assert_true((uint64_t)L.n_slices * sr >= V && (uint64_t)(L.n_slices - 1) * sr < V);
+	if (L.n_slices > 1 && L.layer_elems / H >= DF11_LAYOUT_ALIGN)
+		assert_int_equal(sr % DF11_LAYOUT_ALIGN, 0);
+}
+
+static void test_layout(void **state)
+{
+	(void)state;
+	df11_llm_config c;
+	const char *nemo =
+		"{\"architectures\": [\"MistralForCausalLM\"], \"head_dim\": 128,"
+		" \"hidden_size\": 5120, \"intermediate_size\": 14336,"
+		" \"num_attention_heads\": 32, \"num_hidden_layers\": 40,"
+		" \"num_key_value_heads\": 8, \"vocab_size\": 131072}";
+	assert_int_equal(parse(nemo, &c), DF11_OK);
+	check_layout(&c);
+	df11_llm_layout L;
+	df11_llm_layout_plan(&c, &L);
+	/* 272,629,760 matrix weights + 2 norms of 5120 per layer, no padding
+	 * needed; lm_head in 3 slices. */
+	assert_int_equal(L.layer_elems, 272640000);
+	assert_int_equal(L.slice_rows, 53248);
+	assert_int_equal(L.n_slices, 3);
+	/* Odd sizes: nothing a multiple of 128. */
+	c.hidden = 97;
+	c.intermediate = 203;
+	c.n_heads = 3;
+	c.n_kv_heads = 1;
+	c.head_dim = 34;
+	c.vocab = 1001;
+	check_layout(&c);
+	c.vocab = 7;
+	check_layout(&c);
+	c.hidden = 4096;    /* a buffer that holds fewer than 128 rows */
+	c.intermediate = 8;
+	c.n_heads = 1;
+	c.head_dim = 2;
+	c.vocab = 50000;
+	check_layout(&c);
+}
+
+/* ------------------------------------------------------------------------
  * Against transformers.
  * ---------------------------------------------------------------------- */
 
@@ -681,6 +758,7 @@ int main(void)
 		cmocka_unit_test(test_config_nemo),
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_refused),
+		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_reference_fixtures),
 		cmocka_unit_test(test_df11_bit_exact_fixtures),
 		cmocka_unit_test(test_synthetic_bit_exact_and_deterministic),
