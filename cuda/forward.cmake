@@ -16,11 +16,17 @@ set_target_properties(df11_forward_cuda PROPERTIES
   CUDA_RUNTIME_LIBRARY Static)
 target_include_directories(df11_forward_cuda PRIVATE ${CMAKE_SOURCE_DIR}
                            ${CMAKE_SOURCE_DIR}/include)
-target_compile_options(df11_forward_cuda PRIVATE
-  $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>)
-if(DF11_WERROR)
+# libdf11_cuda's warning flags where cuda/CMakeLists.txt defines them.
+if(DEFINED DF11_CUDA_WARNINGS)
   target_compile_options(df11_forward_cuda PRIVATE
-    $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>)
+    $<$<COMPILE_LANGUAGE:CUDA>:${DF11_CUDA_WARNINGS}>)
+else()
+  target_compile_options(df11_forward_cuda PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wshadow>)
+  if(DF11_WERROR)
+    target_compile_options(df11_forward_cuda PRIVATE
+      $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings -Xcompiler=-Werror>)
+  endif()
 endif()
 # nvcc's host code is C++: the C programs that link this need libstdc++.
 target_link_libraries(df11_forward_cuda PUBLIC df11 CUDA::cudart_static

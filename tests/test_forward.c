@@ -736,6 +736,31 @@ static void test_tool(void **state)
 	assert_memory_equal(got, expect, size);
 	free(got);
 
+	/* The same from a .df11 container (what df11-encode writes). */
+	char dir[] = "/tmp/df11-run-ct-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char ct[256], out2[256];
+	snprintf(ct, sizeof ct, "%s/tiny.df11", dir);
+	snprintf(out2, sizeof out2, "%s/logits", dir);
+	assert_int_equal(df11_pack(tiny, ct, NULL, NULL), DF11_OK);
+	snprintf(cmd, sizeof cmd, "%s/df11-run %s --tokens 1,17,200,45,3 --generate 4 "
+		 "--dump-logits %s > %s.txt", bin, ct, out2, out2);
+	assert_int_equal(system(cmd), 0);
+	got = slurp(out2, &size);
+	assert_int_equal(size, 5 * (size_t)L.cfg.vocab * sizeof(float));
+	assert_memory_equal(got, want, size);
+	free(got);
+	snprintf(txt, sizeof txt, "%s.txt", out2);
+	got = slurp(txt, &size);
+	assert_int_equal(size, strlen(expect) / 2);
+	assert_memory_equal(got, expect, size);
+	free(got);
+	remove(txt);
+	remove(out2);
+	remove(ct);
+	rmdir(dir);
+	snprintf(txt, sizeof txt, "%s.txt", out);
+
 	/* Refusals: one line on stderr, non-zero status, no output file. */
 	remove(out);
 	snprintf(cmd, sizeof cmd, "%s/df11-run %s --tokens 1,256 --dump-logits %s "
