@@ -130,6 +130,48 @@ static size_t fail(const char *func, const char *why)
 
 /* ------------------------------------------------------------ filter */
 
+size_t df11_h5_payload_bound(size_t nbytes)
+{
+	return DF11_H5_HEADER_SIZE + df11_encode_bound(nbytes / 2);
+}
+
+df11_result df11_h5_payload_encode(const void *src, size_t nbytes,
+				   void *dst_v, size_t dst_capacity,
+				   size_t *size_ret)
+{
+	uint8_t *dst = dst_v;
+	if (nbytes == 0 || nbytes % 2 != 0 ||
+	    (unsigned long long)nbytes > DF11_H5_MAX_CHUNK_BYTES)
+		return DF11_INVALID_ARG;
+	if (dst_capacity < DF11_H5_HEADER_SIZE)
+		return DF11_BUFFER_TOO_SMALL;
+	uint64_t n = nbytes / 2;
+	const uint16_t *words = src;
+	uint16_t *copy = NULL;
+	if ((uintptr_t)src % _Alignof(uint16_t) != 0) {
+		if (!(copy = malloc(nbytes)))
+			return DF11_NOMEM;
+		memcpy(copy, src, nbytes);
+		words = copy;
+	}
+	df11_encode_options opt = { .threads = 1 };
+	size_t enc_size = 0;
+	df11_result r = df11_encode(words, n, &opt, dst + DF11_H5_HEADER_SIZE,
+				    dst_capacity - DF11_H5_HEADER_SIZE,
+				    &enc_size);
+	free(copy);
+	if (r != DF11_OK)
+		return r;
+	memcpy(dst, DF11_H5_MAGIC, 4);
+	dst[4] = DF11_H5_VERSION;
+	dst[5] = dst[6] = dst[7] = 0;
+	uint64_t sum = XXH3_64bits(src, nbytes);
+	for (int i = 0; i < 8; i++)
+		dst[8 + i] = (uint8_t)(sum >> (8 * i));
+	*size_ret = DF11_H5_HEADER_SIZE + enc_size;
+	return DF11_OK;
+}
+
 static size_t encode_chunk(size_t cd_nelmts, const unsigned cd_values[],
 			   size_t nbytes, size_t *buf_size, void **buf)
 {
@@ -141,43 +183,21 @@ static size_t encode_chunk(size_t cd_nelmts, const unsigned cd_values[],
 			    "df11 compresses 16-bit (BF16) data");
 	if (nbytes == 0 || nbytes % 2 != 0 ||
 	    (unsigned long long)nbytes > DF11_H5_MAX_CHUNK_BYTES)
-		return fail(__func__, "a chunk must hold a "
-			    "whole number of 16-bit words (is the dataset type "
-			    "16 bits wide?)");
-	uint64_t n = nbytes / 2;
-	const uint16_t *words = *buf;
-	uint16_t *copy = NULL;
-	if ((uintptr_t)words % _Alignof(uint16_t) != 0) {
-		if (!(copy = malloc(nbytes)))
-			return fail(__func__, "out of memory");
-		memcpy(copy, *buf, nbytes);
-		words = copy;
-	}
-	size_t bound = df11_encode_bound(n);
-	uint8_t *out = buf_alloc(DF11_H5_HEADER_SIZE + bound);
-	if (!out) {
-		free(copy);
+		return fail(__func__, "a chunk must hold a whole number of "
+			    "16-bit words (is the dataset type 16 bits wide?)");
+	size_t cap = df11_h5_payload_bound(nbytes), size = 0;
+	void *out = buf_alloc(cap);
+	if (!out)
 		return fail(__func__, "out of memory");
-	}
-	df11_encode_options opt = { .threads = 1 };
-	size_t enc_size = 0;
-	df11_result r = df11_encode(words, n, &opt, out + DF11_H5_HEADER_SIZE,
-				    bound, &enc_size);
-	free(copy);
+	df11_result r = df11_h5_payload_encode(*buf, nbytes, out, cap, &size);
 	if (r != DF11_OK) {
 		buf_free(out);
 		return fail(__func__, df11_last_error());
 	}
-	memcpy(out, DF11_H5_MAGIC, 4);
-	out[4] = DF11_H5_VERSION;
-	out[5] = out[6] = out[7] = 0;
-	uint64_t sum = XXH3_64bits(*buf, nbytes);
-	for (int i = 0; i < 8; i++)
-		out[8 + i] = (uint8_t)(sum >> (8 * i));
 	buf_free(*buf);
 	*buf = out;
-	*buf_size = DF11_H5_HEADER_SIZE + bound;
-	return DF11_H5_HEADER_SIZE + enc_size;
+	*buf_size = cap;
+	return size;
 }
 
 static size_t decode_chunk(size_t nbytes, size_t *buf_size, void **buf)

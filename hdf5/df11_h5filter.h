@@ -25,6 +25,10 @@
 #ifndef DF11_H5FILTER_H
 #define DF11_H5FILTER_H
 
+#include <stddef.h>
+
+#include "df11.h"
+
 /* HDF5 sets ids 256..511 aside for testing filters that are not registered
  * with The HDF Group; 0x1DF ("DF1") is taken from that range. Registering
  * a permanent id (>= 512) is a later step; files written with this id need
@@ -38,5 +42,12 @@
 
 /* HDF5 chunks are below 4 GiB; a payload claiming more is corrupt. */
 #define DF11_H5_MAX_CHUNK_BYTES ((unsigned long long)0xffffffffu)
+
+/* Builds the payload the filter would store for a chunk of nbytes bytes
+ * (even, > 0), so that a writer can encode chunks on its own threads and
+ * store them with H5Dwrite_chunk (df11-export does). Thread-safe. */
+size_t df11_h5_payload_bound(size_t nbytes);
+df11_result df11_h5_payload_encode(const void *src, size_t nbytes, void *dst,
+				   size_t dst_capacity, size_t *size_ret);
 
 #endif
