@@ -45,6 +45,49 @@ def bf16(rng, shape, std=0.02):
     return w
 
 
+def write_safetensors(path, tensors):
+    """tensors: {name: (dtype, array)}; returns {name: original bytes}."""
+    header, blobs, off = {}, [], 0
+    for name, (dtype, a) in tensors.items():
+        b = np.ascontiguousarray(a).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(a.shape),
+                        "data_offsets": [off, off + len(b)]}
+        off += len(b)
+        blobs.append(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    return {name: blob for name, blob in zip(tensors, blobs)}
+
+
+def checkpoint_tensors(rng):
+    """Every dtype, scalar, empty and grouped names, edge chunks."""
+    return {
+        "model.embed_tokens.weight": ("BF16", bf16(rng, (1000, 256))),
+        "model.layers.0.self_attn.q_proj.weight": ("BF16", bf16(rng, (256, 256))),
+        "model.layers.0.mlp.gate_proj.weight": ("BF16", bf16(rng, (3, 5, 7000))),
+        "model.norm.weight": ("BF16", bf16(rng, (256,), 0.1)),
+        "lm_head/bias": ("BF16", bf16(rng, (7, 9))),
+        "bf16_scalar": ("BF16", bf16(rng, ())),
+        "bf16_empty": ("BF16", np.zeros((0, 3), np.uint16)),
+        "f32": ("F32", rng.standard_normal((3, 5)).astype(np.float32)),
+        "f64": ("F64", rng.standard_normal(4)),
+        "f16_all_patterns": ("F16", np.arange(65536, dtype=np.uint16)),
+        "i64": ("I64", np.arange(-5, 5, dtype=np.int64)),
+        "i32": ("I32", np.arange(-5, 5, dtype=np.int32)),
+        "u32": ("U32", np.arange(10, dtype=np.uint32) * 400000000),
+        "i16": ("I16", np.arange(-3, 3, dtype=np.int16)),
+        "u16": ("U16", np.arange(6, dtype=np.uint16) * 9000),
+        "i8": ("I8", np.arange(-128, 128, dtype=np.int8)),
+        "u8": ("U8", np.arange(256, dtype=np.uint8)),
+        "u64": ("U64", np.array([0, 2**64 - 1], dtype=np.uint64)),
+        "mask": ("BOOL", np.array([0, 1, 1, 0, 1], dtype=np.uint8)),
+        "f8": ("F8_E4M3", np.arange(256, dtype=np.uint8)),
+        "f8b": ("F8_E5M2", np.arange(256, dtype=np.uint8)[::-1].copy()),
+    }
+
+
 def env_with(plugin_dir):
     env = dict(os.environ)
     env["HDF5_PLUGIN_PATH"] = plugin_dir
@@ -58,7 +101,10 @@ def h5dump_binary(path, name, plugin_dir, out):
     p = subprocess.run([ARGS.h5dump, "-d", name, "-b", "LE", "-o", out, path],
                        env=env_with(plugin_dir), capture_output=True,
                        text=True, timeout=120)
-    data = open(out, "rb").read() if os.path.exists(out) else b""
+    data = b""
+    if os.path.exists(out):
+        with open(out, "rb") as f:
+            data = f.read()
     return p.returncode, p.stdout + p.stderr, data
 
 
@@ -189,6 +235,166 @@ class Readers(unittest.TestCase):
             self.assertEqual(d[()].tobytes(), w.tobytes())
             ratio = d.id.get_storage_size() / w.nbytes
         self.assertLess(ratio, 0.72)
+
+
+class Export(unittest.TestCase):
+    """df11-export --hdf5, read by h5py and h5dump."""
+
+    def setUp(self):
+        if not ARGS.export:
+            self.skipTest("df11-export not built")
+        self.tmp = tempfile.TemporaryDirectory(prefix="df11_export_")
+        self.dir = self.tmp.name
+        self.rng = np.random.default_rng(11)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def export(self, src, out, *extra):
+        return subprocess.run([ARGS.export, src, "--hdf5", "-o", out,
+                               "--threads", "2", *extra],
+                              capture_output=True, text=True, timeout=300)
+
+    def checkpoint(self):
+        """A folder with model.safetensors and config.json."""
+        ck = os.path.join(self.dir, "ck")
+        os.mkdir(ck)
+        tensors = checkpoint_tensors(self.rng)
+        want = write_safetensors(os.path.join(ck, "model.safetensors"),
+                                 tensors)
+        config = '{"architectures": ["LlamaForCausalLM"], "note": "caf\u00e9"}\n'
+        with open(os.path.join(ck, "config.json"), "w", encoding="utf-8") as f:
+            f.write(config)
+        return ck, tensors, want, config
+
+    def check_h5py(self, path, tensors, want):
+        with h5py.File(path, "r") as f:
+            names = []
+            f.visititems(lambda k, o: names.append(k)
+                         if isinstance(o, h5py.Dataset) else None)
+            self.assertEqual(sorted(names), sorted(tensors))
+            for name, (dtype, a) in tensors.items():
+                d = f[name]
+                self.assertEqual(d.attrs["dtype"], dtype, name)
+                self.assertEqual([int(x) for x in d.attrs["shape"]],
+                                 list(a.shape), name)
+                self.assertEqual(d.shape, a.shape, name)
+                got = np.asarray(d[()]).tobytes()
+                self.assertEqual(got, want[name], name)
+                if dtype == "BF16" and a.size:
+                    self.assertEqual(d.dtype, np.dtype("<u2"))
+                    if a.ndim:
+                        filt = d.id.get_create_plist().get_filter(0)
+                        self.assertEqual(filt[0], FILTER_ID, name)
+                        self.assertEqual(filt[1] & 1, 0, "mandatory")
+            self.assertEqual(f["f16_all_patterns"].dtype, np.float16)
+            self.assertEqual(f["mask"].dtype, np.bool_)
+            self.assertEqual(f["f32"].dtype, np.float32)
+            self.assertEqual(int(f.attrs["df11_filter_id"][0]), FILTER_ID)
+
+    def test_export_safetensors_h5py(self):
+        ck, tensors, want, _ = self.checkpoint()
+        out = os.path.join(self.dir, "m.h5")
+        p = self.export(os.path.join(ck, "model.safetensors"), out, "--verify")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("verified", p.stdout)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["ck", "m.h5"])
+        self.check_h5py(out, tensors, want)
+        with h5py.File(out, "r") as f:
+            self.assertEqual(f.attrs["source"], "model.safetensors")
+            big = f["model.embed_tokens.weight"]
+            chunk_bytes = big.id.get_num_chunks() * np.prod(big.chunks) * 2
+            self.assertLess(big.id.get_storage_size(), 0.72 * chunk_bytes)
+
+    def test_export_checkpoint_config(self):
+        ck, tensors, want, config = self.checkpoint()
+        out = os.path.join(self.dir, "ck.h5")
+        p = self.export(ck, out, "--chunk-kib", "16")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.check_h5py(out, tensors, want)
+        with h5py.File(out, "r") as f:
+            self.assertEqual(f.attrs["config.json"], config)
+            self.assertEqual(json.loads(f.attrs["config.json"])["note"],
+                             "caf\u00e9")
+            # 16 KiB chunks: (1000, 256) -> 32 rows per chunk.
+            self.assertEqual(f["model.embed_tokens.weight"].chunks, (32, 256))
+            self.assertEqual(f["model.layers.0.mlp.gate_proj.weight"].chunks,
+                             (1, 1, 7000))
+
+    def test_export_h5dump(self):
+        if not ARGS.h5dump:
+            self.skipTest("h5dump not found")
+        ck, tensors, want, config = self.checkpoint()
+        out = os.path.join(self.dir, "ck.h5")
+        p = self.export(ck, out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        binf = os.path.join(self.dir, "out.bin")
+        for name, (dtype, a) in tensors.items():
+            if dtype in ("F16", "BOOL"):
+                continue  # h5dump 1.10 -b writes nothing for these
+            rc, msg, got = h5dump_binary(out, name, ARGS.plugin_dir, binf)
+            self.assertEqual(rc, 0, msg)
+            self.assertEqual(got, want[name], name)
+        # F16 and BOOL as text: values, not bits (bits: h5py above).
+        p = subprocess.run([ARGS.h5dump, "-d", "mask", "-A", "0", out],
+                           env=env_with(ARGS.plugin_dir), capture_output=True,
+                           text=True, timeout=60)
+        self.assertIn("FALSE, TRUE, TRUE, FALSE, TRUE", p.stdout)
+        p = subprocess.run([ARGS.h5dump, "-a", "/config.json", out],
+                           env=env_with(ARGS.plugin_dir), capture_output=True,
+                           text=True, timeout=60)
+        self.assertIn("LlamaForCausalLM", p.stdout)
+        # Without the plugin: the BF16 data fails, the rest still reads.
+        empty = os.path.join(self.dir, "none")
+        os.mkdir(empty)
+        rc, msg, got = h5dump_binary(out, "model.norm.weight", empty, binf)
+        self.assertNotEqual(rc, 0)
+        self.assertNotEqual(got, want["model.norm.weight"])
+        rc, msg, got = h5dump_binary(out, "f32", empty, binf)
+        self.assertEqual((rc, got), (0, want["f32"]))
+
+    def test_export_errors(self):
+        ck, _, _, _ = self.checkpoint()
+        src = os.path.join(ck, "model.safetensors")
+        out = os.path.join(self.dir, "x.h5")
+        with open(out, "w") as f:
+            f.write("keep me")
+        p = self.export(src, out)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("exists", p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1)
+        with open(out) as f:
+            self.assertEqual(f.read(), "keep me")
+        p = self.export(src, out, "--force")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # A truncated input: one line, no output, no temporary left.
+        bad = os.path.join(self.dir, "bad.safetensors")
+        with open(src, "rb") as f, open(bad, "wb") as g:
+            g.write(f.read(3000))
+        bad_out = os.path.join(self.dir, "bad.h5")
+        p = self.export(bad, bad_out)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertFalse([n for n in os.listdir(self.dir) if "bad.h5" in n])
+        p = subprocess.run([ARGS.export, src, "-o", out], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 2)  # --hdf5 missing: usage
+
+    def test_export_df11_container(self):
+        enc = os.path.join(os.environ.get("DF11_BIN_DIR", ""), "df11-encode")
+        if not os.access(enc, os.X_OK):
+            self.skipTest("df11-encode not built")
+        ck, tensors, want, config = self.checkpoint()
+        packed = os.path.join(self.dir, "ck.df11")
+        p = subprocess.run([enc, ck, "-o", packed], capture_output=True,
+                           text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        out = os.path.join(self.dir, "from_df11.h5")
+        p = self.export(packed, out, "--verify")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.check_h5py(out, tensors, want)
+        with h5py.File(out, "r") as f:
+            self.assertEqual(f.attrs["config.json"], config)
 
 
 def main():
