@@ -52,6 +52,7 @@ typedef herr_t (*get_filter_fn)(hid_t plist, H5Z_filter_t id, unsigned *flags,
 typedef herr_t (*modify_filter_fn)(hid_t plist, H5Z_filter_t id,
 				   unsigned flags, size_t cd_nelmts,
 				   const unsigned cd_values[]);
+typedef int (*get_chunk_fn)(hid_t plist, int max_ndims, hsize_t dims[]);
 typedef void *(*allocate_fn)(size_t size, hbool_t clear);
 typedef herr_t (*free_fn)(void *p);
 
@@ -60,6 +61,7 @@ static struct {
 	tget_size_fn tget_size;
 	get_filter_fn get_filter;
 	modify_filter_fn modify_filter;
+	get_chunk_fn get_chunk;
 	epush2_fn epush2;
 	const hid_t *err_cls, *maj_pline, *min_cantfilter; /* H5E_*_g */
 	allocate_fn allocate;
@@ -94,6 +96,7 @@ static void find_hdf5(void *caller)
 	LOOKUP_FN(lib, h5.tget_size, "H5Tget_size");
 	LOOKUP_FN(lib, h5.get_filter, "H5Pget_filter_by_id2");
 	LOOKUP_FN(lib, h5.modify_filter, "H5Pmodify_filter");
+	LOOKUP_FN(lib, h5.get_chunk, "H5Pget_chunk");
 	LOOKUP_FN(lib, h5.epush2, "H5Epush2");
 	LOOKUP_FN(lib, h5.allocate, "H5allocate_memory");
 	LOOKUP_FN(lib, h5.release, "H5free_memory");
@@ -200,7 +203,8 @@ static size_t encode_chunk(size_t cd_nelmts, const unsigned cd_values[],
 	return size;
 }
 
-static size_t decode_chunk(size_t nbytes, size_t *buf_size, void **buf)
+static size_t decode_chunk(size_t cd_nelmts, const unsigned cd_values[],
+			   size_t nbytes, size_t *buf_size, void **buf)
 {
 	const uint8_t *in = *buf;
 	if (nbytes < DF11_H5_HEADER_SIZE)
@@ -232,6 +236,12 @@ static size_t decode_chunk(size_t nbytes, size_t *buf_size, void **buf)
 		return fail(__func__, "corrupt chunk: "
 			    "word count out of range");
 	size_t out_bytes = (size_t)info.n_elems * 2;
+	/* A well-formed payload of another size (a chunk from elsewhere)
+	 * must not reach HDF5, which trusts the size of what we return. */
+	if (cd_nelmts >= 2 && cd_values && cd_values[1] != 0 &&
+	    out_bytes != cd_values[1])
+		return fail(__func__, "corrupt chunk: its size differs from "
+			    "the dataset's chunk size");
 	uint16_t *out = buf_alloc(out_bytes);
 	df11_decoder *dec = df11_decoder_new(1);
 	if (!out || !dec) {
@@ -257,8 +267,8 @@ static size_t decode_chunk(size_t nbytes, size_t *buf_size, void **buf)
 	return out_bytes;
 }
 
-/* H5Z_func_t. cd_values[0], when present, is the element size (set_local);
- * decoding ignores it: a payload describes itself. */
+/* H5Z_func_t. cd_values, when set_local could fill them: [0] the element
+ * size, [1] the bytes of a whole chunk (0 if unknown). */
 static size_t df11_h5_filter(unsigned int flags, size_t cd_nelmts,
 			     const unsigned int cd_values[], size_t nbytes,
 			     size_t *buf_size, void **buf)
@@ -266,7 +276,8 @@ static size_t df11_h5_filter(unsigned int flags, size_t cd_nelmts,
 	if (!buf || !*buf || !buf_size)
 		return 0;
 	if (flags & H5Z_FLAG_REVERSE)
-		return decode_chunk(nbytes, buf_size, buf);
+		return decode_chunk(cd_nelmts, cd_values, nbytes, buf_size,
+				    buf);
 	return encode_chunk(cd_nelmts, cd_values, nbytes, buf_size, buf);
 }
 
@@ -291,24 +302,35 @@ static htri_t df11_h5_can_apply(hid_t dcpl_id, hid_t type_id, hid_t space_id)
 	return 1;
 }
 
-/* H5Z_set_local_func_t: stores the element size as cd_values[0] so that
- * the filter function, which sees only bytes, can refuse other types. */
+/* H5Z_set_local_func_t: stores the element size as cd_values[0], so that
+ * the filter function, which sees only bytes, can refuse other types, and
+ * a chunk's size in bytes as cd_values[1], so that decoding can check the
+ * payload's word count against it. */
 static herr_t df11_h5_set_local(hid_t dcpl_id, hid_t type_id, hid_t space_id)
 {
 	unsigned flags = 0, cd[8];
 	size_t nelmts = 8;
+	hsize_t dims[H5S_MAX_RANK];
 	(void)space_id;
-	if (!h5.tget_size || !h5.get_filter || !h5.modify_filter)
+	if (!h5.tget_size || !h5.get_filter || !h5.modify_filter ||
+	    !h5.get_chunk)
 		return 0;
 	size_t size = h5.tget_size(type_id);
-	if (size == 0)
+	int rank = h5.get_chunk(dcpl_id, H5S_MAX_RANK, dims);
+	if (size == 0 || rank < 1 || rank > H5S_MAX_RANK)
 		return -1;
 	if (h5.get_filter(dcpl_id, (H5Z_filter_t)DF11_H5_FILTER_ID, &flags,
 			  &nelmts, cd, 0, NULL, NULL) < 0)
 		return -1;
+	unsigned long long bytes = size;
+	for (int i = 0; i < rank && bytes; i++)
+		bytes = dims[i] && bytes <= DF11_H5_MAX_CHUNK_BYTES / dims[i]
+				? bytes * dims[i]
+				: 0; /* too big to be a chunk: unknown */
 	cd[0] = size > 0xffffu ? 0xffffu : (unsigned)size;
+	cd[1] = (unsigned)bytes;
 	return h5.modify_filter(dcpl_id, (H5Z_filter_t)DF11_H5_FILTER_ID,
-				flags, 1, cd);
+				flags, 2, cd);
 }
 
 static const H5Z_class2_t df11_h5_class = {

@@ -21,6 +21,10 @@
  *
  * The codec only checks the stream's structure; the checksum is what lets
  * the filter refuse a corrupt chunk instead of returning wrong words.
+ *
+ * Client data (cd_values), filled in at dataset creation: [0] the element
+ * size (2), [1] the bytes of a whole chunk; decoding refuses a payload of
+ * another size.
  */
 #ifndef DF11_H5FILTER_H
 #define DF11_H5FILTER_H

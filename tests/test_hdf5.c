@@ -12,8 +12,9 @@
  *                     decoded wrongly or stored uncompressed;
  *   h5_type_check     a mandatory df11 filter accepted on a 32-bit type;
  *                     an optional one (h5py's way) storing junk;
- *   h5_corrupt_chunk  a damaged chunk on disk read as data instead of an
- *                     error carrying df11's reason;
+ *   h5_corrupt_chunk  a damaged, truncated or wrong-sized chunk on disk
+ *                     read as data instead of an error carrying df11's
+ *                     reason;
  *   h5_large          a 64 MiB dataset in 4 MiB chunks not round-tripping.
  */
 #include <dlfcn.h>
@@ -167,6 +168,17 @@ static void filter_direct_corrupt(void **state)
 	enc[4] = DF11_H5_VERSION;
 	assert_int_equal(run_filter(H5Z_FLAG_REVERSE, enc, enc_n, &dec), n * 2);
 	H5free_memory(dec);
+	/* cd_values[1] (set_local: the chunk's bytes) must match. */
+	const H5Z_class2_t *cls = plugin_class();
+	for (unsigned want = (unsigned)n * 2 - 2; want <= n * 2 + 2; want += 2) {
+		size_t bs = enc_n;
+		void *buf = H5allocate_memory(bs, 0);
+		memcpy(buf, enc, enc_n);
+		const unsigned cd2[2] = { 2, want };
+		size_t r = cls->filter(H5Z_FLAG_REVERSE, 2, cd2, enc_n, &bs, &buf);
+		assert_int_equal(r, want == n * 2 ? n * 2 : 0);
+		H5free_memory(buf);
+	}
 	free(longer);
 	free(enc);
 	free(w);
@@ -366,6 +378,14 @@ static void h5_corrupt_chunk(void **state)
 	/* A truncated chunk. */
 	chunk[csize / 2] ^= 0x10;
 	assert_true(H5Dwrite_chunk(ds, H5P_DEFAULT, 0, off, csize - 9, chunk) >= 0);
+	r = H5Dread(ds, H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, back);
+	assert_true(r < 0);
+	/* A well-formed payload of the wrong size (half a chunk). */
+	void *half;
+	size_t half_n = run_filter(0, w, 64 * 128 * 2, &half);
+	assert_true(half_n > 0);
+	assert_true(H5Dwrite_chunk(ds, H5P_DEFAULT, 0, off, half_n, half) >= 0);
+	H5free_memory(half);
 	r = H5Dread(ds, H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, back);
 	assert_true(r < 0);
 	/* Restored, it reads again. */
