@@ -34,6 +34,7 @@
 #include <xxhash.h>
 
 #include "df11.h"
+#include "df11/error.h"
 #include "hdf5/df11_h5filter.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -145,15 +146,19 @@ df11_result df11_h5_payload_encode(const void *src, size_t nbytes,
 	uint8_t *dst = dst_v;
 	if (nbytes == 0 || nbytes % 2 != 0 ||
 	    (unsigned long long)nbytes > DF11_H5_MAX_CHUNK_BYTES)
-		return DF11_INVALID_ARG;
+		return df11_fail(DF11_INVALID_ARG, "hdf5 chunk of %zu bytes: "
+				 "not a whole number of 16-bit words, or over "
+				 "4 GiB", nbytes);
 	if (dst_capacity < DF11_H5_HEADER_SIZE)
-		return DF11_BUFFER_TOO_SMALL;
+		return df11_fail(DF11_BUFFER_TOO_SMALL, "hdf5 chunk payload: "
+				 "%zu bytes of room", dst_capacity);
 	uint64_t n = nbytes / 2;
 	const uint16_t *words = src;
 	uint16_t *copy = NULL;
 	if ((uintptr_t)src % _Alignof(uint16_t) != 0) {
 		if (!(copy = malloc(nbytes)))
-			return DF11_NOMEM;
+			return df11_fail(DF11_NOMEM, "hdf5 chunk of %zu bytes",
+					 nbytes);
 		memcpy(copy, src, nbytes);
 		words = copy;
 	}
