@@ -336,7 +336,19 @@ class Export(unittest.TestCase):
             self.assertEqual(rc, 0, msg)
             self.assertEqual(got, want[name], name)
         # F16 and BOOL as text: values, not bits (bits: h5py above).
-        p = subprocess.run([ARGS.h5dump, "-d", "mask", "-A", "0", out],
+        p = subprocess.run([ARGS.h5dump, "-d", "f16_all_patterns", "-m",
+                            "%.17g", "-y", "-w", "0", out],
+                           env=env_with(ARGS.plugin_dir), capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        body = p.stdout.split("DATA {", 1)[1].split("}", 1)[0]
+        vals = np.array([float(x) for x in body.replace("\n", " ").split(",")])
+        f16 = tensors["f16_all_patterns"][1].view(np.float16).astype(np.float64)
+        self.assertEqual(vals.shape, f16.shape)
+        nan = np.isnan(f16)
+        self.assertTrue(np.array_equal(np.isnan(vals), nan))
+        self.assertTrue(np.array_equal(vals[~nan], f16[~nan]))
+        p = subprocess.run([ARGS.h5dump, "-d", "mask", out],
                            env=env_with(ARGS.plugin_dir), capture_output=True,
                            text=True, timeout=60)
         self.assertIn("FALSE, TRUE, TRUE, FALSE, TRUE", p.stdout)
