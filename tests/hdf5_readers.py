@@ -67,6 +67,7 @@ def checkpoint_tensors(rng):
         "model.embed_tokens.weight": ("BF16", bf16(rng, (1000, 256))),
         "model.layers.0.self_attn.q_proj.weight": ("BF16", bf16(rng, (256, 256))),
         "model.layers.0.mlp.gate_proj.weight": ("BF16", bf16(rng, (3, 5, 7000))),
+        "model.layers.0.mlp.up_proj.weight": ("BF16", bf16(rng, (3, 10, 1000))),
         "model.norm.weight": ("BF16", bf16(rng, (256,), 0.1)),
         "lm_head/bias": ("BF16", bf16(rng, (7, 9))),
         "bf16_scalar": ("BF16", bf16(rng, ())),
@@ -320,6 +321,10 @@ class Export(unittest.TestCase):
             self.assertEqual(f["model.embed_tokens.weight"].chunks, (32, 256))
             self.assertEqual(f["model.layers.0.mlp.gate_proj.weight"].chunks,
                              (1, 1, 7000))
+            # Split in the middle dim, edge chunks in it, dim 0 walked.
+            up = f["model.layers.0.mlp.up_proj.weight"]
+            self.assertEqual(up.chunks, (1, 8, 1000))
+            self.assertEqual(up.id.get_num_chunks(), 6)
 
     def test_export_h5dump(self):
         if not ARGS.h5dump:
