@@ -69,10 +69,12 @@ static struct {
 	free_fn release;
 } h5;
 
+/* Only in the library that loaded us when we know it: the global scope
+ * may hold another HDF5 (the system's, next to h5py's private one), and
+ * its functions must not see the other library's ids. */
 static void *lookup(void *lib, const char *name)
 {
-	void *p = lib ? dlsym(lib, name) : NULL;
-	return p ? p : dlsym(RTLD_DEFAULT, name);
+	return dlsym(lib ? lib : RTLD_DEFAULT, name);
 }
 
 /* ISO C has no cast from void * to a function pointer; memcpy is the

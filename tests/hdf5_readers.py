@@ -135,8 +135,11 @@ class Readers(unittest.TestCase):
                 d = f.create_dataset(name, data=w, chunks=chunks,
                                      compression=FILTER_ID)
                 d.attrs["dtype"] = "BF16"
-                plist = d.id.get_create_plist()
-                self.assertEqual(plist.get_filter(0)[0], FILTER_ID)
+                filt = d.id.get_create_plist().get_filter(0)
+                self.assertEqual(filt[0], FILTER_ID)
+                # set_local ran inside h5py's own libhdf5 (run-time
+                # lookup): element size, chunk bytes.
+                self.assertEqual(filt[2], (2, int(np.prod(chunks)) * 2))
         return path, {k: v[0] for k, v in data.items()}
 
     def test_h5py_roundtrip(self):
@@ -288,6 +291,9 @@ class Export(unittest.TestCase):
                         filt = d.id.get_create_plist().get_filter(0)
                         self.assertEqual(filt[0], FILTER_ID, name)
                         self.assertEqual(filt[1] & 1, 0, "mandatory")
+                        # set_local ran: element size, chunk bytes.
+                        self.assertEqual(filt[2],
+                                         (2, int(np.prod(d.chunks)) * 2))
             self.assertEqual(f["f16_all_patterns"].dtype, np.float16)
             self.assertEqual(f["mask"].dtype, np.bool_)
             self.assertEqual(f["f32"].dtype, np.float32)
