@@ -14,15 +14,18 @@ What each test would catch:
                        garbage) instead of HDF5's "filter not available"
   corrupt_chunk_h5py   a damaged chunk read as data in h5py
   large_h5py           a 32 MiB dataset in 2 MiB chunks not round-tripping
-  export_*             df11-export --hdf5 output (see docs/HDF5.md)
+  export_*             df11-export --hdf5 output (see docs/HDF5.md); an
+                       interrupted export leaving a file behind
 """
 import argparse
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import h5py
@@ -402,6 +405,30 @@ class Export(unittest.TestCase):
         p = subprocess.run([ARGS.export, src, "-o", out], capture_output=True,
                            text=True, timeout=60)
         self.assertEqual(p.returncode, 2)  # --hdf5 missing: usage
+
+    def test_export_interrupted(self):
+        """SIGINT while the temporary file is being written: nothing is
+        left, neither OUT.h5 nor the temporary."""
+        src = os.path.join(self.dir, "big.safetensors")
+        write_safetensors(src, {"w%d" % i: ("BF16", bf16(self.rng, (2048, 4096)))
+                                for i in range(4)})  # 64 MiB
+        out = os.path.join(self.dir, "big.h5")
+        proc = subprocess.Popen([ARGS.export, src, "--hdf5", "-o", out,
+                                 "--threads", "1"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if any(".tmp-" in n for n in os.listdir(self.dir)):
+                proc.send_signal(signal.SIGINT)
+                break
+            time.sleep(0.001)
+        rc = proc.wait(timeout=60)
+        left = sorted(n for n in os.listdir(self.dir) if n.startswith("big.h5"))
+        if rc == 0:  # finished before the signal landed: complete output
+            self.assertEqual(left, ["big.h5"])
+        else:
+            self.assertEqual(rc, -signal.SIGINT)
+            self.assertEqual(left, [])
 
     def test_export_df11_container(self):
         enc = os.path.join(os.environ.get("DF11_BIN_DIR", ""), "df11-encode")
