@@ -81,6 +81,8 @@ static herr_t first_h5_error(unsigned n, const H5E_error2_t *e, void *ctx)
 	(void)ctx;
 	/* Walked upward: the deepest record, the real cause, comes first;
 	 * keep the first df11 filter message if there is one. */
+	if (!e->desc)
+		return 0;
 	if (n == 0 || (strstr(e->desc, "df11") && !strstr(h5_msg, "df11")))
 		snprintf(h5_msg, sizeof h5_msg, "%s(): %s", e->func_name,
 			 e->desc);
