@@ -98,6 +98,17 @@ DF11_HD uint64_t df11k_ld64_any(const uint8_t *p)
 	return (lo >> sh) | (df11k_ld64(base + 8) << (64u - sh));
 }
 
+/* 16 bytes from src to dst, both 16-byte aligned (model to shared
+ * memory). */
+DF11_HD void df11k_copy16(void *dst, const void *src)
+{
+#if defined(__CUDA_ARCH__)
+	*(uint4 *)dst = __ldg((const uint4 *)src);
+#else
+	memcpy(dst, src, 16);
+#endif
+}
+
 /* Four words to a 16-byte aligned address. */
 DF11_HD void df11k_st128(uint16_t *p, const uint32_t w[4])
 {
@@ -391,9 +402,7 @@ DF11_HD void df11k_load_tables(const df11k_tensor *t, df11k_smem *sh,
 						 : t->code_len + 16 * (i - n_multi);
 		uint8_t *dst = i < n_multi ? (uint8_t *)sh->multi + 16 * i
 					   : sh->len + 16 * (i - n_multi);
-		uint64_t a = df11k_ld64(src), b = df11k_ld64(src + 8);
-		memcpy(dst, &a, 8);
-		memcpy(dst + 8, &b, 8);
+		df11k_copy16(dst, src);
 	}
 }
 

@@ -63,6 +63,14 @@ df11_result df11_cuda_decode_batch(const df11_cuda_model *m,
 				   const df11_cuda_job *jobs, size_t n_jobs,
 				   cudaStream_t stream);
 
+/* Decode calls cannot report corrupt data when they return (they do not
+ * wait for the GPU). df11_cuda_upload validates every tensor's structure
+ * (df11_parse); a stream that still disagrees with its index makes the
+ * affected work items write nothing and set a flag in device memory. This
+ * synchronises with stream, reads and clears the flag: DF11_BAD_DATA if any
+ * decode since the last check found corrupt data. Not for the hot path. */
+df11_result df11_cuda_check(df11_cuda_model *m, cudaStream_t stream);
+
 /* Whether a usable GPU is present: DF11_OK, or DF11_NO_DEVICE with the
  * reason in df11_last_error(). */
 df11_result df11_cuda_available(void);

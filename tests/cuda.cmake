@@ -5,3 +5,11 @@
 df11_add_test(test_cuda_emul test_cuda_emul.c cuda_cases.c
               ${CMAKE_SOURCE_DIR}/cuda/plan.c)
 target_link_libraries(test_cuda_emul PRIVATE df11_testutil)
+
+# test_cuda_gpu runs libdf11_cuda on a GPU; where there is none it skips
+# every test with a message and passes.
+if(DF11_ENABLE_CUDA)
+  df11_add_test(test_cuda_gpu test_cuda_gpu.c cuda_cases.c)
+  target_link_libraries(test_cuda_gpu PRIVATE df11_cuda df11_testutil)
+  set_tests_properties(test_cuda_gpu PROPERTIES TIMEOUT 900)
+endif()
