@@ -287,21 +287,31 @@ DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 				      const df11k_sink *sink, int64_t q0,
 				      uint32_t *bad)
 {
-	uint64_t pos = df11k_window_start(t, ka);
-	uint64_t end = kb << t->window_log2;
-	if (end > t->stream_bits)
-		end = t->stream_bits;
+	/* Positions relative to the thread's first window fit 32 bits: a
+	 * thread owns at most 2^(DF11_MAX_BLOCK_BITS_LOG2 - 6) bits, or one
+	 * window of at most 2^16. base is a multiple of 64. */
+	const uint64_t base = ka << t->window_log2;
+	uint64_t end64 = kb << t->window_log2;
+	if (end64 > t->stream_bits)
+		end64 = t->stream_bits;
+	const uint64_t start64 = df11k_window_start(t, ka);
 	const uint64_t expect = df11k_window_start(t, kb);
+	const uint32_t end = end64 > base ? (uint32_t)(end64 - base) : 0u;
+	uint32_t pos = start64 < end64 ? (uint32_t)(start64 - base) : end;
 	uint32_t n = 0;
 
 	/* Bit reader: buf holds stream bits [pos, pos + nb), LSB first; the
 	 * bits above nb are zero. Words past the stream section read as 0. */
-	uint64_t w = pos >> 5, buf = 0;
+	const uint64_t w0 = base >> 5;
+	const uint32_t *words = t->stream + (w0 < t->stream_words ? w0 : 0);
+	const uint64_t left = w0 < t->stream_words ? t->stream_words - w0 : 0;
+	const uint32_t n_words = left < 0xffffffffu ? (uint32_t)left : 0xffffffffu;
+	uint32_t w = pos >> 5;
+	uint64_t buf = 0;
 	uint32_t nb = 0;
 	if (pos < end) {
-		buf = (w < t->stream_words ? df11k_ld32(t->stream + w) : 0u) >>
-		      (pos & 31u);
-		nb = 32u - (uint32_t)(pos & 31u);
+		buf = (w < n_words ? df11k_ld32(words + w) : 0u) >> (pos & 31u);
+		nb = 32u - (pos & 31u);
 		w++;
 	}
 
@@ -317,7 +327,7 @@ DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 
 	while (pos < end) {
 		if (nb < 32) {
-			uint32_t v = w < t->stream_words ? df11k_ld32(t->stream + w) : 0u;
+			uint32_t v = w < n_words ? df11k_ld32(words + w) : 0u;
 			buf |= (uint64_t)v << nb;
 			nb += 32;
 			w++;
@@ -375,7 +385,7 @@ DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 	if (sink) {
 		if (fill > lo)
 			df11k_store_chunk(sink, cb, acc, lo, fill);
-	} else if (pos != expect) {
+	} else if ((start64 < end64 ? base + pos : start64) != expect) {
 		*bad = 1;
 	}
 	return n;
@@ -383,9 +393,15 @@ DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 
 /* ------------------------------------------------- per-thread steps */
 
-/* Shared memory of a CTA (huffman items). */
+/* Shared memory of a CTA (huffman items). 16-byte aligned: the tables
+ * arrive as 16-byte vectors. */
+#if defined(__cplusplus)
+#define DF11K_ALIGNAS16 alignas(16)
+#else
+#define DF11K_ALIGNAS16 _Alignas(16)
+#endif
 typedef struct df11k_smem {
-	uint32_t multi[DF11K_TABLE_ENTRIES];
+	DF11K_ALIGNAS16 uint32_t multi[DF11K_TABLE_ENTRIES];
 	uint8_t len[256];
 	uint32_t warp_sum[DF11K_THREADS / 32];
 	uint32_t bad;

@@ -30,6 +30,7 @@ extern "C" {
 static_assert(DF11K_MAX_JOBS == DF11_CUDA_MAX_BATCH,
 	      "kernel batch size differs from the public one");
 static_assert(DF11K_THREADS % 32 == 0, "CTA must be whole warps");
+static_assert(alignof(df11k_smem) == 16, "tables are copied as 16-byte vectors");
 
 #define HEADER_SIZE DF11K_ALIGN /* the error flag's region */
 
@@ -61,7 +62,7 @@ static df11_result cuda_fail(cudaError_t e, const char *what)
 __global__ void __launch_bounds__(DF11K_THREADS)
 df11k_decode_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
 {
-	__shared__ df11k_smem sh;
+	__shared__ __align__(16) df11k_smem sh;
 	const uint32_t tid = threadIdx.x, cta = blockIdx.x;
 	const df11k_job *J = &b.job[df11k_find_job(&b, cta)];
 	const uint64_t item = J->item_lo + (cta - J->item_base);
