@@ -42,9 +42,11 @@ if [ "$MODE" != "--bench" ]; then
 
 	CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 	if [ -x "$CS" ]; then
-		# A quarter-size Nemo layer keeps the sanitizers' runs short.
+		# A quarter-size Nemo layer and fewer ranges per test case keep
+		# the sanitizers' runs short.
 		for tool in memcheck racecheck synccheck; do
-			DF11_GPU_TEST_NEMO_DIV=4 timeout 900 "$CS" --tool "$tool" \
+			DF11_GPU_TEST_NEMO_DIV=4 DF11_GPU_TEST_RANGES=12 \
+			timeout 900 "$CS" --tool "$tool" \
 				--error-exitcode 42 build-gpu/bin/test_cuda_gpu \
 				>"$LOG/sanitizer-$tool.log" 2>&1
 			rc=$?
