@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
-# On a machine with a GPU: build with CUDA, run the GPU tests, run the GPU
-# test binary under compute-sanitizer (memcheck, racecheck, synccheck), and
-# run the decode benchmark. Logs go to $OUT if set (the device tool brings
-# that folder back), else to build-gpu/logs. A summary table is printed last.
+# On a machine with a GPU: build with CUDA, then run the GPU tests, the GPU
+# test binary under compute-sanitizer, and/or the decode benchmark. Logs go
+# to $OUT if set (the device tool brings that folder back), else to
+# build-gpu/logs; a summary is printed last.
 #
-#   bash benchmarks/run_gpu.sh            everything (about 5 minutes on an H100)
-#   bash benchmarks/run_gpu.sh --quick    small benchmark sizes only
-#   bash benchmarks/run_gpu.sh --bench    build + benchmark only
+#   bash benchmarks/run_gpu.sh STEP...
+#
+# STEP is one of
+#   tests      ctest -R cuda (test_cuda_emul and test_cuda_gpu)
+#   memcheck   compute-sanitizer --tool memcheck on test_cuda_gpu
+#   racecheck  compute-sanitizer --tool racecheck on test_cuda_gpu
+#   synccheck  compute-sanitizer --tool synccheck on test_cuda_gpu
+#   bench      the decode benchmark (8 MiB .. 1 GiB and a Nemo layer)
+#   quick      the benchmark up to 64 MiB, 5 runs (a smoke test)
+#   all        tests memcheck racecheck synccheck bench
+# default: tests bench. The build (incremental in build-gpu/) runs first.
+# With a 10-minute limit per command, run e.g. "tests memcheck", then
+# "racecheck synccheck", then "bench" as three commands on a warm machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-MODE=${1:-all}
 LOG=${OUT:-build-gpu/logs}
 mkdir -p "$LOG"
 export PATH=/usr/local/cuda/bin:$PATH
+STEPS=("$@")
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(tests bench)
+[ "${STEPS[0]}" = all ] && STEPS=(tests memcheck racecheck synccheck bench)
 SUMMARY=()
 note() { SUMMARY+=("$1"); echo "== $1"; }
 
@@ -32,39 +44,41 @@ if ! cmake --build build-gpu -j16 >"$LOG/build.log" 2>&1; then
 	echo "run_gpu.sh: build failed (see build.log)"
 	exit 1
 fi
-note "build: ok ($(grep -c -i warning "$LOG/build.log") warning lines)"
+note "build: ok ($(grep -ci warning "$LOG/build.log") warning lines)"
 
-if [ "$MODE" != "--bench" ]; then
-	(cd build-gpu && ctest -R cuda --output-on-failure) >"$LOG/ctest.log" 2>&1
-	note "ctest -R cuda: rc $? ($(grep -E 'tests passed|tests failed' "$LOG/ctest.log" | tail -1))"
-	build-gpu/bin/test_cuda_gpu >"$LOG/test_cuda_gpu.log" 2>&1
-	note "test_cuda_gpu: rc $? ($(grep -cE '^\[       OK \]' "$LOG/test_cuda_gpu.log") ok, $(grep -cE '^\[  SKIPPED \]' "$LOG/test_cuda_gpu.log") skipped lines)"
-
-	CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-	if [ -x "$CS" ]; then
+CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+for step in "${STEPS[@]}"; do
+	case "$step" in
+	tests)
+		(cd build-gpu && ctest -R cuda --output-on-failure) >"$LOG/ctest.log" 2>&1
+		note "ctest -R cuda: rc $? ($(grep -E 'tests passed|tests failed' "$LOG/ctest.log" | tail -1))"
+		grep -E '^\[ *(OK|FAILED|SKIPPED|ERROR) *\]|no CUDA device' \
+			"$LOG/ctest.log" | head -20
+		;;
+	memcheck | racecheck | synccheck)
+		if [ ! -x "$CS" ]; then
+			note "compute-sanitizer: not found, $step not run"
+			continue
+		fi
 		# A quarter-size Nemo layer and fewer ranges per test case keep
-		# the sanitizers' runs short.
-		for tool in memcheck racecheck synccheck; do
-			DF11_GPU_TEST_NEMO_DIV=4 DF11_GPU_TEST_RANGES=12 \
-			timeout 900 "$CS" --tool "$tool" \
-				--error-exitcode 42 build-gpu/bin/test_cuda_gpu \
-				>"$LOG/sanitizer-$tool.log" 2>&1
-			rc=$?
-			note "compute-sanitizer $tool: rc $rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$LOG/sanitizer-$tool.log" | tail -1)"
-		done
-	else
-		note "compute-sanitizer: not found, not run"
-	fi
-fi
-
-if [ "$MODE" = "--quick" ]; then
-	build-gpu/bin/bench_cuda_decode --quick >"$LOG/bench.log" 2>&1
-else
-	build-gpu/bin/bench_cuda_decode >"$LOG/bench.log" 2>&1
-fi
-note "bench_cuda_decode: rc $?"
-
-echo
-cat "$LOG/bench.log"
+		# the sanitizer runs short.
+		DF11_GPU_TEST_NEMO_DIV=4 DF11_GPU_TEST_RANGES=12 \
+			timeout 560 "$CS" --tool "$step" --error-exitcode 42 \
+			build-gpu/bin/test_cuda_gpu >"$LOG/sanitizer-$step.log" 2>&1
+		rc=$?
+		note "compute-sanitizer $step: rc $rc (0 clean, 42 errors, 124 timeout); $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$LOG/sanitizer-$step.log" | tail -1)"
+		;;
+	bench | quick)
+		args=()
+		[ "$step" = quick ] && args=(--quick)
+		build-gpu/bin/bench_cuda_decode "${args[@]}" >"$LOG/bench-$step.log" 2>&1
+		note "bench_cuda_decode $step: rc $?"
+		cat "$LOG/bench-$step.log"
+		;;
+	*)
+		note "unknown step $step"
+		;;
+	esac
+done
 echo
 printf '%s\n' "${SUMMARY[@]}"
