@@ -50,9 +50,9 @@ CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 for step in "${STEPS[@]}"; do
 	case "$step" in
 	tests)
-		(cd build-gpu && ctest -R cuda --output-on-failure) >"$LOG/ctest.log" 2>&1
+		(cd build-gpu && ctest -R cuda -V) >"$LOG/ctest.log" 2>&1
 		note "ctest -R cuda: rc $? ($(grep -E 'tests passed|tests failed' "$LOG/ctest.log" | tail -1))"
-		grep -E '^\[ *(OK|FAILED|SKIPPED|ERROR) *\]|no CUDA device' \
+		grep -E '\[ *(OK|FAILED|SKIPPED|ERROR) *\]|no CUDA device|Failure' \
 			"$LOG/ctest.log" | head -20
 		;;
 	memcheck | racecheck | synccheck)
