@@ -332,8 +332,9 @@ DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 			nb += 32;
 			w++;
 		}
+		/* Entry layout: huffman.h, df11_huff_fill_multi. */
 		uint32_t e = multi[buf & (DF11K_TABLE_ENTRIES - 1u)];
-		uint32_t c = e >> 28, used = (e >> 24) & 15u, syms = e & 0xffffffu;
+		uint32_t c = e >> 30, used = (e >> 24) & 63u, syms = e & 0xffffffu;
 		if (c == 0) {
 			/* The first code is longer than the table. */
 			uint32_t x = df11_huff_decode_slow(t->canon, buf,
