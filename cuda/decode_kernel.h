@@ -32,7 +32,7 @@
  * DF11K_PLAIN_ITEM elements with a coalesced strided loop.
  *
  * The decode loop looks 12 bits up in the multi-symbol table (up to three
- * codes per lookup, df11_huff_fill_multi), takes df11_huff_decode_slow for
+ * codes per lookup, df11k_multi_entry), takes df11_huff_decode_slow for
  * codes longer than 12 bits, and at a window's end keeps only the codes of
  * a lookup that start before the end (their lengths from code_len[]).
  *
@@ -135,7 +135,7 @@ DF11_HD void df11k_st16(uint16_t *p, uint16_t v)
 /* One tensor in device memory (host memory in the CPU test). Passed by
  * value in the kernel's parameters: no metadata read before the decode. */
 typedef struct df11k_tensor {
-	const uint32_t *multi;        /* [4096] df11_huff_fill_multi, 12 bits */
+	const uint32_t *multi;        /* [4096] df11k_multi_entry */
 	const uint8_t *code_len;      /* [256] code length per exponent */
 	const df11_huff_canon *canon; /* slow path for codes over 12 bits */
 	const uint8_t *block_starts;  /* u64 LE per block, 8-aligned */
@@ -179,6 +179,20 @@ _Static_assert(sizeof(df11k_batch) <= 4000, "launch parameters too large");
 
 /* Error bits the kernel ORs into the model's flag word. */
 #define DF11K_ERR_INDEX 1u /* a stream disagrees with its index */
+
+/* Entry of the kernel's multi-symbol table, looked up with the next 12
+ * stream bits (built at upload by cuda/plan.c):
+ *   31  30 29     24 23       16 15        8 7         0
+ *   +-----+---------+-----------+-----------+-----------+
+ *   |count|  bits   | symbol 3  | symbol 2  | symbol 1  |
+ *   +-----+---------+-----------+-----------+-----------+
+ * count (1..3) whole codes fit in the 12 bits; bits is their total length;
+ * unused symbol bytes are zero. count 0: the first code is longer than 12
+ * bits (df11_huff_decode_slow). */
+DF11_HD uint32_t df11k_multi_entry(uint32_t syms, uint32_t bits, uint32_t count)
+{
+	return syms | (bits << 24) | (count << 30);
+}
 
 /* ----------------------------------------------------- index helpers */
 
@@ -332,7 +346,7 @@ DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 			nb += 32;
 			w++;
 		}
-		/* Entry layout: huffman.h, df11_huff_fill_multi. */
+		/* Entry layout: df11k_multi_entry. */
 		uint32_t e = multi[buf & (DF11K_TABLE_ENTRIES - 1u)];
 		uint32_t c = e >> 30, used = (e >> 24) & 63u, syms = e & 0xffffffu;
 		if (c == 0) {

@@ -19,6 +19,29 @@ uint64_t df11k_image_size(const df11_parsed *P)
 	return n;
 }
 
+/* The kernel's multi-symbol table (layout in decode_kernel.h, "multi"):
+ * as many whole codes as fit in 12 bits, at most 3. Its own builder, so
+ * that changes to the CPU decoder's table cannot change the GPU's. */
+static void fill_multi(const uint16_t *single, uint32_t *multi)
+{
+	const uint32_t mask = DF11K_TABLE_ENTRIES - 1u;
+	for (uint32_t idx = 0; idx <= mask; idx++) {
+		uint32_t used = 0, count = 0, syms = 0;
+		while (count < 3) {
+			/* Only bits [used, 12) of idx are known; a length of 0
+			 * marks a code longer than the table. */
+			uint16_t e = single[(idx >> used) & mask];
+			uint32_t l = e >> 8;
+			if (l == 0 || used + l > DF11_TABLE_BITS)
+				break;
+			syms |= (uint32_t)(e & 0xffu) << (8 * count);
+			used += l;
+			count++;
+		}
+		multi[idx] = df11k_multi_entry(syms, used, count);
+	}
+}
+
 void df11k_build_tables(const df11_parsed *P, uint8_t *tables)
 {
 	uint16_t single[DF11K_TABLE_ENTRIES];
@@ -28,7 +51,7 @@ void df11k_build_tables(const df11_parsed *P, uint8_t *tables)
 	/* Always 12 bits, also when every code is shorter: the kernel's
 	 * shared-memory table has one size. */
 	df11_huff_fill_table(P->code_len, DF11_TABLE_BITS, single);
-	df11_huff_fill_multi(single, DF11_TABLE_BITS, multi);
+	fill_multi(single, multi);
 	df11_huff_canon_init(P->code_len, &canon);
 	memcpy(tables + DF11K_TABLES_MULTI, multi, sizeof multi);
 	memcpy(tables + DF11K_TABLES_LEN, P->code_len, 256);

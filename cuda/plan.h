@@ -20,7 +20,7 @@ extern "C" {
 #define DF11K_ALIGN 256u /* every region of the device image */
 
 /* Decode tables of a huffman tensor, built on the host at upload:
- *   +0      u32 multi[4096]   df11_huff_fill_multi over 12 bits
+ *   +0      u32 multi[4096]   12-bit lookup (decode_kernel.h, "multi")
  *   +16384  u8  code_len[256]
  *   +16640  df11_huff_canon   for codes longer than 12 bits
  */
