@@ -15,6 +15,8 @@
 #   quick      the benchmark up to 64 MiB, 5 runs (a smoke test)
 #   all        tests memcheck racecheck synccheck bench
 # default: tests bench. The build (incremental in build-gpu/) runs first.
+# If the device image lacks cmocka/jansson/xxHash/zlib, run
+# benchmarks/gpu_deps.sh here first and carry build-gpudeps.
 # With a 10-minute limit per command, run e.g. "tests memcheck", then
 # "racecheck synccheck", then "bench" as three commands on a warm machine.
 set -uo pipefail
@@ -28,23 +30,32 @@ STEPS=("$@")
 SUMMARY=()
 note() { SUMMARY+=("$1"); echo "== $1"; }
 
-nvidia-smi >"$LOG/nvidia-smi.txt" 2>&1 || true
-nvcc --version >"$LOG/nvcc.txt" 2>&1 || true
+# At most 8 files come back from $OUT: env.txt, build.log, ctest.log,
+# sanitizer-<tool>.log (3) and bench-<step>.log.
+{ nvidia-smi; nvcc --version; cmake --version; } >"$LOG/env.txt" 2>&1
 
+# Libraries carried from this repo's machine (benchmarks/gpu_deps.sh), for
+# a device image without cmocka, jansson, xxHash or zlib headers.
+DEPS=()
+if [ -x build-gpudeps/bin/pkg-config ]; then
+	DEPS=(-DPKG_CONFIG_EXECUTABLE="$PWD/build-gpudeps/bin/pkg-config"
+	      -DCMAKE_PREFIX_PATH="$PWD/build-gpudeps/root/usr")
+fi
 if ! cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DDF11_WERROR=ON \
 	-DDF11_ENABLE_CUDA=ON -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" \
-	>"$LOG/configure.log" 2>&1; then
-	tail -20 "$LOG/configure.log"
-	echo "run_gpu.sh: cmake configure failed (see configure.log; the build"
-	echo "needs cmocka, jansson, libxxhash and zlib development files)"
+	"${DEPS[@]}" >"$LOG/build.log" 2>&1; then
+	tail -20 "$LOG/build.log"
+	echo "run_gpu.sh: cmake configure failed (see build.log). The build needs"
+	echo "cmocka, jansson, libxxhash and zlib: run benchmarks/gpu_deps.sh on"
+	echo "the repo's machine and carry build-gpudeps"
 	exit 1
 fi
-if ! cmake --build build-gpu -j16 >"$LOG/build.log" 2>&1; then
+if ! cmake --build build-gpu -j16 >>"$LOG/build.log" 2>&1; then
 	grep -E "error|warning" "$LOG/build.log" | head -30
 	echo "run_gpu.sh: build failed (see build.log)"
 	exit 1
 fi
-note "build: ok ($(grep -ci warning "$LOG/build.log") warning lines)"
+note "build: ok ($(grep -ci 'warning' "$LOG/build.log") lines with 'warning')"
 
 CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 for step in "${STEPS[@]}"; do
