@@ -38,8 +38,9 @@
  *
  * Safety: df11_cuda_upload ran df11_parse on every tensor, so the header,
  * table, block starts (nondecreasing, <= n_elems) and gaps are valid. A
- * corrupt stream can still disagree with its index: then pass 1 reports it,
- * the CTA writes nothing and sets the model's error flag. Stream reads are
+ * corrupt stream can still disagree with its index: then pass 1 or the
+ * check after the scan sees it, the CTA writes nothing and sets the model's
+ * error flag. Stream reads are
  * clamped to the tensor's stream section and writes to the item's and the
  * job's ranges, so even a corrupt stream never reads or writes out of
  * bounds.
@@ -418,8 +419,7 @@ DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 typedef struct df11k_smem {
 	DF11K_ALIGNAS16 uint32_t multi[DF11K_TABLE_ENTRIES];
 	uint8_t len[256];
-	uint32_t warp_sum[DF11K_THREADS / 32];
-	uint32_t bad;
+	uint32_t warp_sum[DF11K_THREADS / 32]; /* the scan's warp totals */
 } df11k_smem;
 
 /* Thread tid's share of copying the tables into shared memory: 16-byte
