@@ -421,6 +421,61 @@ static void test_corrupt_index_flagged(void **state)
 	tensor_free(&T);
 }
 
+/* Random layouts (window 2^6..2^16 bits, block 2^1..2^12 windows, code
+ * limit 2..15) over random skewed data, each checked whole and in random
+ * ranges: the decomposition for parameter mixes no fixed case has. */
+static void test_random_layouts(void **state)
+{
+	(void)state;
+	df11_rng r;
+	df11_rng_seed(&r, 2026);
+	for (int it = 0; it < 40; it++) {
+		df11_encode_options opt = {0};
+		opt.window_log2 = 6 + (int)(df11_rng_next(&r) % 11);
+		int bmax = DF11_MAX_BLOCK_BITS_LOG2 - opt.window_log2;
+		if (bmax > DF11_MAX_BLOCK_LOG2)
+			bmax = DF11_MAX_BLOCK_LOG2;
+		opt.block_log2 = 1 + (int)(df11_rng_next(&r) % (uint64_t)bmax);
+		opt.max_code_len = 2 + (int)(df11_rng_next(&r) % 14);
+		uint64_t n = 1 + df11_rng_next(&r) % 300000;
+		uint16_t *w = malloc(n * 2);
+		assert_non_null(w);
+		/* Exponents from a geometric distribution of random spread, so
+		 * that code lengths vary from 1 bit to the limit. */
+		double p = 0.05 + 0.9 * df11_rng_uniform(&r);
+		/* No more exponents than codes of max_code_len bits. */
+		unsigned top = 120 + (1u << opt.max_code_len) - 1;
+		if (top > 250)
+			top = 250;
+		for (uint64_t i = 0; i < n; i++) {
+			unsigned e = 120;
+			while (e < top && df11_rng_uniform(&r) > p)
+				e++;
+			w[i] = (uint16_t)((e << 7) | (df11_rng_next(&r) & 0x807f));
+		}
+		emul_tensor T;
+		tensor_load(&T, w, n, &opt);
+		char name[96];
+		snprintf(name, sizeof name, "random layout %d: n %llu w%d b%d c%d",
+			 it, (unsigned long long)n, opt.window_log2, opt.block_log2,
+			 opt.max_code_len);
+		const emul_tensor *p16[DF11K_MAX_JOBS];
+		for (int k = 0; k < DF11K_MAX_JOBS; k++)
+			p16[k] = &T;
+		uint64_t ranges[DF11K_MAX_JOBS][2];
+		ranges[0][0] = 0;
+		ranges[0][1] = n;
+		for (int k = 1; k < DF11K_MAX_JOBS; k++) {
+			ranges[k][0] = df11_rng_next(&r) % n;
+			ranges[k][1] = 1 + df11_rng_next(&r) % (n - ranges[k][0]);
+		}
+		check_batch(p16, (const uint64_t (*)[2])ranges, DF11K_MAX_JOBS,
+			    it & 1, name);
+		tensor_free(&T);
+		free(w);
+	}
+}
+
 /* The 16-byte join of 8 lanes equals df11_bf16_join lane by lane. */
 static void test_join2(void **state)
 {
@@ -443,6 +498,7 @@ int main(void)
 		cmocka_unit_test(test_join2),
 		cmocka_unit_test(test_codec_cases),
 		cmocka_unit_test(test_mixed_batch),
+		cmocka_unit_test(test_random_layouts),
 		cmocka_unit_test(test_nemo_layer_scaled),
 		cmocka_unit_test(test_corrupt_index_flagged),
 	};
