@@ -13,21 +13,27 @@
  *   items   |<------------ item 0 -------->|<-- item 1 ...    max(64, block) wins
  *   threads |t0   |t1   |t2   | ... |t63  |                   2^wpt_log2 wins each
  *
- * One CTA of DF11K_THREADS threads decodes one work item: a run of whole
+ * One CTA of DF11K_THREADS threads takes one work item: a run of whole
  * blocks, so its first output element is a block start from the index.
  * Each thread owns a run of consecutive windows and decodes every code that
  * STARTS in them: from the first code of its first window (k*W + gap[k])
  * while the position is below the end of its last window.
- *   pass 1  every thread counts its codes and checks that it stopped exactly
- *           where the next window's first code starts (the index says where);
- *   scan    an exclusive scan of the counts gives each thread's output
- *           offset from the item's first element; the sum must equal the
- *           item's element count, and every block's first code must land
- *           where block_starts says;
- *   pass 2  every thread decodes again and writes BF16: exponents collect in
- *           a register 8 at a time, are joined with 8 sign|mantissa bytes
- *           and stored as one 16-byte vector (scalar at the two ends of its
- *           run, where a chunk is shared with the neighbouring thread).
+ *
+ * Count launch, once per tensor at upload:
+ *   count   every thread counts the codes of each of its windows and checks
+ *           that each window's codes end exactly where the next window's
+ *           first code starts (the index says where);
+ *   scan    an exclusive scan of the threads' counts; the sum must equal
+ *           the item's element count, and every block's first code must
+ *           land where block_starts says;
+ *   finish  each window's offset from its item's first element is stored
+ *           in the model (win_off, 4 bytes per window).
+ * Decode launch (every decode, batch or range):
+ *   each thread looks up where its windows' codes go, skips windows wholly
+ *   before the range, decodes once and writes BF16: exponents collect in a
+ *   register 8 at a time, are joined with 8 sign|mantissa bytes and stored
+ *   as one 16-byte vector (scalar at the two ends of its run, where a chunk
+ *   is shared with the neighbouring thread, and at the range's ends).
  * Raw and single-exponent tensors need no index: each CTA converts
  * DF11K_PLAIN_ITEM elements with a coalesced strided loop.
  *
@@ -36,14 +42,12 @@
  * codes longer than 12 bits, and at a window's end keeps only the codes of
  * a lookup that start before the end (their lengths from code_len[]).
  *
- * Safety: df11_cuda_upload ran df11_parse on every tensor, so the header,
- * table, block starts (nondecreasing, <= n_elems) and gaps are valid. A
- * corrupt stream can still disagree with its index: then pass 1 or the
- * check after the scan sees it, the CTA writes nothing and sets the model's
- * error flag. Stream reads are
- * clamped to the tensor's stream section and writes to the item's and the
- * job's ranges, so even a corrupt stream never reads or writes out of
- * bounds.
+ * Safety: df11_cuda_upload runs df11_parse on every tensor (header,
+ * table, block starts nondecreasing and <= n_elems, gaps), then the count
+ * launch, which rejects a stream that disagrees with its index anywhere.
+ * Stream reads are clamped to the tensor's stream section and writes to
+ * the job's range, so even a corrupt stream or offset table never reads or
+ * writes out of bounds.
  */
 #ifndef DF11_DECODE_KERNEL_H
 #define DF11_DECODE_KERNEL_H
@@ -143,6 +147,9 @@ typedef struct df11k_tensor {
 	const uint8_t *gaps;          /* nibble per window */
 	const uint8_t *plane;         /* sm plane; raw: the u16 words */
 	const uint32_t *stream;       /* exponent bitstream, 16-aligned */
+	const uint32_t *win_off;      /* [n_windows] element of each window's
+					 first code, from its item's first
+					 (made at upload by the count launch) */
 	uint64_t stream_words;        /* 32-bit words readable at stream */
 	uint64_t n_elems, stream_bits, n_windows, n_blocks;
 	uint32_t codec, window_log2, block_log2, max_code_len;
@@ -162,6 +169,7 @@ typedef struct df11k_job {
 	uint32_t item_base; /* CTA index of the job's first item */
 	uint32_t vec_ok;    /* dst is 16-byte aligned: 16-byte stores */
 	uint32_t reserved;
+	uint32_t *win_off_out; /* count launch: where t.win_off is made */
 } df11k_job;
 
 /* A launch: CTA c works on job j's item (c - item_base) when
@@ -253,7 +261,7 @@ DF11_HD uint32_t df11k_join2(uint64_t e, uint64_t s)
 	return ((s2 & 0x00800080u) << 8) | (e2 << 7) | (s2 & 0x007f007fu);
 }
 
-/* Where pass 2 writes: dst[i] receives element first + i, i in [0, count). */
+/* Where a decode writes: dst[i] receives element first + i, i in [0, count). */
 typedef struct df11k_sink {
 	uint16_t *dst;
 	const uint8_t *sm; /* the sm plane advanced by first: sm[i] is dst[i]'s */
@@ -290,12 +298,13 @@ DF11_HD void df11k_store_chunk(const df11k_sink *s, int64_t cb, uint64_t e,
 
 /* ----------------------------------------------------- the decode loop */
 
-/* Decodes the codes that start in windows [ka, kb) of t. Without a sink it
- * counts them and sets *bad unless the last one ends exactly where window
- * kb's first code starts. With a sink, the first code is element elem0 of
- * the tensor and each code's BF16 word goes to the sink; it stops early
- * once past the sink's range. Returns the number of codes. multi and len
- * are the tensor's tables (in shared memory on the GPU). */
+/* Decodes the codes that start in windows [ka, kb) of t and sets *bad
+ * unless the last one ends exactly where window kb's first code starts.
+ * Without a sink it only counts them. With a sink, the first code goes to
+ * dst index q0 of the sink and each code's BF16 word follows; it returns
+ * early (without the check) once past the sink's range. Returns the number
+ * of codes. multi and len are the tensor's tables (in shared memory on the
+ * GPU). */
 DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 				      const uint32_t *multi, const uint8_t *len,
 				      uint64_t ka, uint64_t kb,
@@ -330,7 +339,7 @@ DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 		w++;
 	}
 
-	/* Pass-2 state: the current chunk starts at dst index cb; lanes
+	/* Sink state: the current chunk starts at dst index cb; lanes
 	 * [lo, fill) of acc hold exponents decoded into it so far. */
 	int64_t cb = 0;
 	uint32_t lo = 0, fill = 0;
@@ -398,12 +407,10 @@ DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 			fill = nf;
 		}
 	}
-	if (sink) {
-		if (fill > lo)
-			df11k_store_chunk(sink, cb, acc, lo, fill);
-	} else if ((start64 < end64 ? base + pos : start64) != expect) {
+	if (sink && fill > lo)
+		df11k_store_chunk(sink, cb, acc, lo, fill);
+	if ((start64 < end64 ? base + pos : start64) != expect)
 		*bad = 1;
-	}
 	return n;
 }
 
@@ -437,13 +444,26 @@ DF11_HD void df11k_load_tables(const df11k_tensor *t, df11k_smem *sh,
 	}
 }
 
-/* Pass 1 of thread tid: its code count; *bad set on an index mismatch. */
-DF11_HD uint32_t df11k_pass1(const df11k_tensor *t, const df11k_smem *sh,
-			     uint64_t item, uint32_t tid, uint32_t *bad)
+/* ---- The count launch, once per tensor at upload (df11_cuda_upload).
+ * It validates the whole index against the stream and records where each
+ * window's codes go, so that decodes need one pass and no scan. */
+
+/* Thread tid counts the codes of each of its windows into out[k] (checking
+ * the index at every window boundary) and returns their sum. */
+DF11_HD uint32_t df11k_count(const df11k_tensor *t, const df11k_smem *sh,
+			     uint64_t item, uint32_t tid, uint32_t *out,
+			     uint32_t *bad)
 {
 	uint64_t ka, kb;
+	uint32_t total = 0;
 	df11k_thread_windows(t, item, tid, &ka, &kb);
-	return df11k_decode_windows(t, sh->multi, sh->len, ka, kb, NULL, 0, bad);
+	for (uint64_t k = ka; k < kb; k++) {
+		uint32_t c = df11k_decode_windows(t, sh->multi, sh->len, k, k + 1,
+						  NULL, 0, bad);
+		out[k] = c;
+		total += c;
+	}
+	return total;
 }
 
 /* After the scan, thread tid's check of the index: 1 if the item's code
@@ -466,24 +486,61 @@ DF11_HD uint32_t df11k_check(const df11k_tensor *t, uint64_t item, uint32_t tid,
 	return 0;
 }
 
-/* Pass 2 of thread tid: its codes are elements [elem0, elem0 + n) with
- * elem0 = item start + offset (the scan's result) and n its pass-1 count. */
-DF11_HD void df11k_pass2(const df11k_job *J, const df11k_smem *sh,
-			 uint64_t item, uint32_t tid, uint32_t offset,
-			 uint32_t n)
+/* Then thread tid turns its windows' counts into offsets from the item's
+ * first element; offset is its exclusive scan result. */
+DF11_HD void df11k_count_finish(const df11k_tensor *t, uint64_t item,
+				uint32_t tid, uint32_t offset, uint32_t *out)
+{
+	uint64_t ka, kb;
+	df11k_thread_windows(t, item, tid, &ka, &kb);
+	for (uint64_t k = ka; k < kb; k++) {
+		uint32_t c = out[k];
+		out[k] = offset;
+		offset += c;
+	}
+}
+
+/* ---- A decode launch. */
+
+/* Element index of window k's first code, k in [first window of the item,
+ * first window of the next item]. */
+DF11_HD uint64_t df11k_window_elem(const df11k_tensor *t, uint64_t item,
+				   uint64_t lo, uint64_t hi, uint64_t k)
+{
+	if (k >= t->n_windows || k >= ((item + 1) << t->item_log2))
+		return hi;
+	return lo + df11k_ld32(t->win_off + k);
+}
+
+/* Thread tid's part of a decode: the codes of its windows that fall in the
+ * job's range, from the first window that reaches into it. Returns 1 if
+ * the stream disagrees with its index (cannot happen after a successful
+ * upload unless device memory was overwritten). */
+DF11_HD uint32_t df11k_decode(const df11k_job *J, const df11k_smem *sh,
+			      uint64_t item, uint32_t tid)
 {
 	const df11k_tensor *t = &J->t;
 	uint64_t lo, hi, ka, kb;
 	df11k_item_elems(t, item, &lo, &hi);
-	uint64_t elem0 = lo + offset;
-	if (n == 0 || elem0 >= J->first + J->count || elem0 + n <= J->first)
-		return; /* nothing of the job's range */
 	df11k_thread_windows(t, item, tid, &ka, &kb);
+	const uint64_t want_lo = J->first, want_hi = J->first + J->count;
+	uint64_t a = df11k_window_elem(t, item, lo, hi, ka);
+	uint64_t b = df11k_window_elem(t, item, lo, hi, kb);
+	if (ka >= kb || a >= b || a >= want_hi || b <= want_lo)
+		return 0; /* no codes, or none in the range */
+	while (ka + 1 < kb) { /* skip windows wholly before the range */
+		uint64_t s = df11k_window_elem(t, item, lo, hi, ka + 1);
+		if (s > want_lo)
+			break;
+		ka++;
+		a = s;
+	}
 	df11k_sink s = {J->dst, t->plane + J->first, (int64_t)J->count,
 			(int)J->vec_ok};
 	uint32_t bad = 0;
 	df11k_decode_windows(t, sh->multi, sh->len, ka, kb, &s,
-			     (int64_t)elem0 - (int64_t)J->first, &bad);
+			     (int64_t)a - (int64_t)J->first, &bad);
+	return bad;
 }
 
 /* Raw and single-exponent tensors: thread tid's share of item's elements,

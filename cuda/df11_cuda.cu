@@ -10,6 +10,8 @@
  *   then per tensor, each region DF11K_ALIGN-aligned:
  *          the encoded tensor, byte for byte as df11_encode wrote it
  *          huffman only: decode tables (cuda/plan.h, DF11K_TABLES_SIZE)
+ *          huffman only: u32 per window, where its codes go (made at
+ *          upload by the count kernel)
  */
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -72,9 +74,24 @@ df11k_decode_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
 	}
 	df11k_load_tables(&J->t, &sh, tid);
 	__syncthreads();
+	if (df11k_decode(J, &sh, item, tid))
+		atomicOr(err, DF11K_ERR_INDEX);
+}
+
+/* The upload's count launch: per-window code counts, checked against the
+ * index, scanned into the tensor's window offsets. */
+__global__ void __launch_bounds__(DF11K_THREADS)
+df11k_count_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
+{
+	__shared__ __align__(16) df11k_smem sh;
+	const uint32_t tid = threadIdx.x, cta = blockIdx.x;
+	const df11k_job *J = &b.job[df11k_find_job(&b, cta)];
+	const uint64_t item = J->item_lo + (cta - J->item_base);
+	df11k_load_tables(&J->t, &sh, tid);
+	__syncthreads();
 
 	uint32_t bad = 0;
-	const uint32_t n = df11k_pass1(&J->t, &sh, item, tid, &bad);
+	const uint32_t n = df11k_count(&J->t, &sh, item, tid, J->win_off_out, &bad);
 
 	/* Exclusive scan of n over the CTA: inclusive within each warp by
 	 * shuffles, then the totals of the warps before. */
@@ -103,7 +120,7 @@ df11k_decode_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
 			atomicOr(err, DF11K_ERR_INDEX);
 		return;
 	}
-	df11k_pass2(J, &sh, item, tid, offset, n);
+	df11k_count_finish(&J->t, item, tid, offset, J->win_off_out);
 }
 
 /* ------------------------------------------------------------ upload */
@@ -137,6 +154,33 @@ extern "C" size_t df11_cuda_upload_size(const void *const *encoded,
 {
 	size_t n;
 	return plan_upload(encoded, sizes, n_tensors, NULL, &n) == DF11_OK ? n : 0;
+}
+
+/* The count launch for tensor i (synchronous): fills its window offsets
+ * and rejects a stream that disagrees with its index. */
+static df11_result count_windows(df11_cuda_model *m, const df11k_tensor *t,
+				 uint32_t *win_off, size_t i)
+{
+	df11k_batch b;
+	df11k_job J;
+	unsigned int flag = 0;
+	b.n_jobs = b.n_items = 0;
+	df11_result r = df11k_count_job_init(&J, t, win_off);
+	if (r == DF11_OK)
+		r = df11k_batch_add(&b, &J);
+	if (r != DF11_OK)
+		return r;
+	df11k_count_kernel<<<b.n_items, DF11K_THREADS>>>(b, m->err);
+	cudaError_t e = cudaGetLastError();
+	if (e != cudaSuccess)
+		return cuda_fail(e, "GPU upload: count kernel launch");
+	e = cudaMemcpy(&flag, m->err, sizeof flag, cudaMemcpyDeviceToHost);
+	if (e != cudaSuccess)
+		return cuda_fail(e, "GPU upload: count kernel");
+	if (flag)
+		return df11_fail(DF11_BAD_DATA, "GPU upload: tensor %zu: the "
+				 "exponent stream disagrees with its index", i);
+	return DF11_OK;
 }
 
 extern "C" void df11_cuda_model_free(df11_cuda_model *m)
@@ -238,7 +282,14 @@ extern "C" df11_result df11_cuda_upload(const void *const *encoded,
 			}
 			memcpy(m->tensors[i].block_starts, P[i].block_starts, bs);
 		}
-		df11k_tensor_init(&m->tensors[i].t, &P[i], bytes, dtab);
+		uint32_t *win_off = (uint32_t *)(void *)(bytes +
+						df11k_win_off_offset(&P[i]));
+		df11k_tensor_init(&m->tensors[i].t, &P[i], bytes, dtab, win_off);
+		if (L->codec == DF11_CODEC_HUFFMAN) {
+			r = count_windows(m, &m->tensors[i].t, win_off, i);
+			if (r != DF11_OK)
+				goto fail;
+		}
 		off += df11k_image_size(&P[i]);
 	}
 	free(P);

@@ -11,12 +11,16 @@ uint64_t df11k_tables_offset(const df11_parsed *P)
 	return df11k_align(P->layout.total_size);
 }
 
+uint64_t df11k_win_off_offset(const df11_parsed *P)
+{
+	return df11k_tables_offset(P) + DF11K_TABLES_SIZE;
+}
+
 uint64_t df11k_image_size(const df11_parsed *P)
 {
-	uint64_t n = df11k_tables_offset(P);
-	if (P->layout.codec == DF11_CODEC_HUFFMAN)
-		n += DF11K_TABLES_SIZE;
-	return n;
+	if (P->layout.codec != DF11_CODEC_HUFFMAN)
+		return df11k_tables_offset(P);
+	return df11k_win_off_offset(P) + df11k_align(4 * P->layout.n_windows);
 }
 
 /* The kernel's multi-symbol table (layout in decode_kernel.h, "multi"):
@@ -59,7 +63,8 @@ void df11k_build_tables(const df11_parsed *P, uint8_t *tables)
 }
 
 void df11k_tensor_init(df11k_tensor *t, const df11_parsed *P,
-		       const uint8_t *bytes, const uint8_t *tables)
+		       const uint8_t *bytes, const uint8_t *tables,
+		       uint32_t *win_off)
 {
 	const df11_layout *L = &P->layout;
 	memset(t, 0, sizeof *t);
@@ -76,6 +81,7 @@ void df11k_tensor_init(df11k_tensor *t, const df11_parsed *P,
 	t->multi = (const uint32_t *)(const void *)(tables + DF11K_TABLES_MULTI);
 	t->code_len = tables + DF11K_TABLES_LEN;
 	t->canon = (const df11_huff_canon *)(const void *)(tables + DF11K_TABLES_CANON);
+	t->win_off = win_off;
 	t->block_starts = bytes + L->off_block_starts;
 	t->gaps = bytes + L->off_gaps;
 	t->stream = (const uint32_t *)(const void *)(bytes + L->off_stream);
@@ -132,6 +138,22 @@ df11_result df11k_job_init(df11k_job *J, const df11k_tensor *t,
 		return df11_fail(DF11_LIMIT, "GPU decode: %llu work items, limit "
 				 "2^31", (unsigned long long)n);
 	J->item_lo = lo;
+	J->n_items = (uint32_t)n;
+	return DF11_OK;
+}
+
+df11_result df11k_count_job_init(df11k_job *J, const df11k_tensor *t,
+				 uint32_t *win_off)
+{
+	uint64_t n = (t->n_windows + ((uint64_t)1 << t->item_log2) - 1) >>
+		     t->item_log2;
+	memset(J, 0, sizeof *J);
+	J->t = *t;
+	J->count = t->n_elems;
+	J->win_off_out = win_off;
+	if (n > INT32_MAX)
+		return df11_fail(DF11_LIMIT, "GPU upload: %llu work items, limit "
+				 "2^31", (unsigned long long)n);
 	J->n_items = (uint32_t)n;
 	return DF11_OK;
 }

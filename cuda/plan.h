@@ -37,20 +37,29 @@ static inline uint64_t df11k_align(uint64_t x)
 }
 
 /* Device bytes of a parsed tensor: its encoded bytes, then (huffman) its
- * tables, each region rounded up to DF11K_ALIGN. */
+ * tables and its window offsets (u32 per window, made by the count
+ * launch), each region rounded up to DF11K_ALIGN. */
 uint64_t df11k_image_size(const df11_parsed *P);
 
-/* Offset of the tables inside the image (huffman only). */
+/* Offsets of the tables and of the window offsets inside the image
+ * (huffman only). */
 uint64_t df11k_tables_offset(const df11_parsed *P);
+uint64_t df11k_win_off_offset(const df11_parsed *P);
 
 /* Fills a DF11K_TABLES_SIZE host buffer with P's decode tables. */
 void df11k_build_tables(const df11_parsed *P, uint8_t *tables);
 
-/* The kernel's view of a tensor whose encoded bytes are at `bytes` and
- * tables at `tables` (device addresses, or host ones for the CPU run;
- * `bytes` must be 16-byte aligned, `tables` too). */
+/* The kernel's view of a tensor whose encoded bytes are at `bytes`, tables
+ * at `tables` and window offsets at `win_off` (device addresses, or host
+ * ones for the CPU run; all 16-byte aligned). */
 void df11k_tensor_init(df11k_tensor *t, const df11_parsed *P,
-		       const uint8_t *bytes, const uint8_t *tables);
+		       const uint8_t *bytes, const uint8_t *tables,
+		       uint32_t *win_off);
+
+/* The count launch's job for huffman tensor t: every work item, writing
+ * t's window offsets to win_off. */
+df11_result df11k_count_job_init(df11k_job *J, const df11k_tensor *t,
+				 uint32_t *win_off);
 
 /* A job for elements [first, first + count) of t (count > 0, range inside
  * the tensor, checked by the caller). block_starts is a HOST copy of the

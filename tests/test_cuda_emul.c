@@ -86,38 +86,26 @@ static void shadow_check(int r, int complete, const char *what)
 
 /* ------------------------------------------------------------ launch */
 
-/* What one CTA of the kernel does (cuda/df11_cuda.cu, df11k_decode_kernel),
- * thread by thread per phase; __syncthreads() falls between phases. Threads
- * run in reverse order in pass 2 to show no thread depends on another's
- * stores. */
+/* What one CTA of the decode kernel does (cuda/df11_cuda.cu,
+ * df11k_decode_kernel), thread by thread per phase; __syncthreads() falls
+ * between phases. Threads run in reverse order to show that no thread
+ * depends on another's stores. */
 static void run_cta(const df11k_batch *b, uint32_t cta, uint32_t *err)
 {
 	static df11k_smem sh;
 	const df11k_job *J = &b->job[df11k_find_job(b, cta)];
 	uint64_t item = J->item_lo + (cta - J->item_base);
 	if (J->t.codec != DF11_CODEC_HUFFMAN) {
-		for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
+		for (uint32_t tid = DF11K_THREADS; tid-- > 0;)
 			df11k_plain(J, item, tid);
 		return;
 	}
 	memset(&sh, 0xcd, sizeof sh);
 	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
 		df11k_load_tables(&J->t, &sh, tid);
-	uint32_t count[DF11K_THREADS], offset[DF11K_THREADS], bad = 0, total = 0;
-	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
-		count[tid] = df11k_pass1(&J->t, &sh, item, tid, &bad);
-	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++) {
-		offset[tid] = total;
-		total += count[tid];
-	}
-	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
-		bad |= df11k_check(&J->t, item, tid, offset[tid], total);
-	if (bad) {
-		*err |= DF11K_ERR_INDEX;
-		return;
-	}
 	for (uint32_t tid = DF11K_THREADS; tid-- > 0;)
-		df11k_pass2(J, &sh, item, tid, offset[tid], count[tid]);
+		if (df11k_decode(J, &sh, item, tid))
+			*err |= DF11K_ERR_INDEX;
 }
 
 /* CTAs in reverse order, too: the GPU runs them in any order. */
@@ -129,12 +117,53 @@ static uint32_t run_launch(const df11k_batch *b)
 	return err;
 }
 
+/* One CTA of the count kernel (df11k_count_kernel), run at upload. */
+static void run_count_cta(const df11k_batch *b, uint32_t cta, uint32_t *err)
+{
+	static df11k_smem sh;
+	const df11k_job *J = &b->job[df11k_find_job(b, cta)];
+	uint64_t item = J->item_lo + (cta - J->item_base);
+	memset(&sh, 0xcd, sizeof sh);
+	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
+		df11k_load_tables(&J->t, &sh, tid);
+	uint32_t count[DF11K_THREADS], offset[DF11K_THREADS], bad = 0, total = 0;
+	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
+		count[tid] = df11k_count(&J->t, &sh, item, tid, J->win_off_out, &bad);
+	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++) {
+		offset[tid] = total;
+		total += count[tid];
+	}
+	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
+		bad |= df11k_check(&J->t, item, tid, offset[tid], total);
+	if (bad) {
+		*err |= DF11K_ERR_INDEX;
+		return;
+	}
+	for (uint32_t tid = DF11K_THREADS; tid-- > 0;)
+		df11k_count_finish(&J->t, item, tid, offset[tid], J->win_off_out);
+}
+
+/* The upload's count launch for one huffman tensor; its error bits. */
+static uint32_t run_count(const df11k_tensor *t, uint32_t *win_off)
+{
+	df11k_batch b;
+	df11k_job J;
+	uint32_t err = 0;
+	memset(&b, 0, sizeof b);
+	assert_int_equal(df11k_count_job_init(&J, t, win_off), DF11_OK);
+	assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
+	for (uint32_t cta = b.n_items; cta-- > 0;)
+		run_count_cta(&b, cta, &err);
+	return err;
+}
+
 /* ------------------------------------------------------- test tensors */
 
 typedef struct emul_tensor {
 	uint8_t *enc; /* exact size: ASan sees any over-read */
 	size_t size;
 	uint8_t *tables;
+	uint32_t *win_off; /* made by the count launch */
 	df11_parsed P;
 	df11k_tensor t;
 	uint16_t *ref;
@@ -157,9 +186,13 @@ static void tensor_load(emul_tensor *T, const uint16_t *src, uint64_t n,
 	assert_int_equal(df11_parse(T->enc, T->size, &T->P), DF11_OK);
 	T->tables = malloc(DF11K_TABLES_SIZE);
 	assert_non_null(T->tables);
+	T->win_off = malloc(4 * T->P.layout.n_windows + 4);
+	assert_non_null(T->win_off);
 	if (T->P.layout.codec == DF11_CODEC_HUFFMAN)
 		df11k_build_tables(&T->P, T->tables);
-	df11k_tensor_init(&T->t, &T->P, T->enc, T->tables);
+	df11k_tensor_init(&T->t, &T->P, T->enc, T->tables, T->win_off);
+	if (T->P.layout.codec == DF11_CODEC_HUFFMAN)
+		assert_int_equal(run_count(&T->t, T->win_off), 0);
 	T->ref = malloc(n * 2 + 2);
 	assert_non_null(T->ref);
 	assert_int_equal(df11_decode_reference(T->enc, T->size, T->ref, n),
@@ -171,6 +204,7 @@ static void tensor_free(emul_tensor *T)
 {
 	free(T->enc);
 	free(T->tables);
+	free(T->win_off);
 	free(T->ref);
 }
 
@@ -340,7 +374,8 @@ static void test_nemo_layer_scaled(void **state)
 }
 
 /* A stream that disagrees with its index after df11_parse accepted it:
- * the kernel flags it and writes nothing out of bounds. */
+ * the upload's count launch rejects it; with a stale offset table the
+ * decode launch flags it and still writes nothing out of bounds. */
 static void test_corrupt_index_flagged(void **state)
 {
 	(void)state;
@@ -353,10 +388,12 @@ static void test_corrupt_index_flagged(void **state)
 	tensor_load(&T, w, n, &opt);
 	const emul_tensor *p[1] = {&T};
 	uint64_t full[1][2] = {{0, n}};
-	df11k_batch b;
-	df11k_job J;
+	df11_parsed P;
+	uint32_t *win_off = malloc(4 * T.P.layout.n_windows);
 	uint16_t *out = malloc(n * 2);
-	assert_non_null(out);
+	assert_true(win_off && out);
+	df11k_tensor t = T.t;
+	t.win_off = win_off;
 
 	/* A gap moved inside its valid range. */
 	uint8_t *gaps = T.enc + T.P.layout.off_gaps;
@@ -365,8 +402,11 @@ static void test_corrupt_index_flagged(void **state)
 	uint32_t g2 = g == 0 ? 1 : g - 1;
 	gaps[k >> 1] = (uint8_t)((gaps[k >> 1] & ~(0xfu << ((k & 1) * 4))) |
 				 (g2 << ((k & 1) * 4)));
-	df11_parsed P;
 	assert_int_equal(df11_parse(T.enc, T.size, &P), DF11_OK);
+	assert_int_equal(run_count(&t, win_off), DF11K_ERR_INDEX);
+	/* Decoding with the offsets made before: flagged, in bounds. */
+	df11k_batch b;
+	df11k_job J;
 	memset(&b, 0, sizeof b);
 	shadow_reset();
 	shadow_add(out, n);
@@ -378,45 +418,50 @@ static void test_corrupt_index_flagged(void **state)
 	gaps[k >> 1] = (uint8_t)((gaps[k >> 1] & ~(0xfu << ((k & 1) * 4))) |
 				 (g << ((k & 1) * 4)));
 
-	/* A block start moved by one (still nondecreasing). */
+	/* A block start moved by one (still nondecreasing), at an item's
+	 * start and inside one. */
 	uint8_t *bs = T.enc + T.P.layout.off_block_starts;
-	uint64_t s = df11_rd64(bs + 8 * 2);
-	df11_wr64(bs + 8 * 2, s + 1);
-	assert_int_equal(df11_parse(T.enc, T.size, &P), DF11_OK);
-	memset(&b, 0, sizeof b);
-	shadow_reset();
-	shadow_add(out, n);
-	assert_int_equal(df11k_job_init(&J, &T.t, T.P.block_starts, 0, n, out),
-			 DF11_OK);
-	assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
-	assert_int_equal(run_launch(&b), DF11K_ERR_INDEX);
-	shadow_check(0, 0, "corrupt block start");
-	df11_wr64(bs + 8 * 2, s);
+	for (uint64_t j = 2; j <= 8; j += 6) {
+		uint64_t v = df11_rd64(bs + 8 * j);
+		df11_wr64(bs + 8 * j, v + 1);
+		assert_int_equal(df11_parse(T.enc, T.size, &P), DF11_OK);
+		assert_int_equal(run_count(&t, win_off), DF11K_ERR_INDEX);
+		df11_wr64(bs + 8 * j, v);
+	}
 
-	/* Restored: decodes again. */
+	/* Restored: counts and decodes again. */
+	assert_int_equal(run_count(&t, win_off), 0);
+	assert_memory_equal(win_off, T.win_off, 4 * T.P.layout.n_windows);
 	check_batch(p, (const uint64_t (*)[2])full, 1, 0, "restored");
 
-	/* Stream bit flips: any result, but never a stray or double store
-	 * (and no over-read: ASan in the sanitizer build). */
+	/* Stream bit flips: rejected at upload, or decoded with every element
+	 * stored exactly once (and no over-read: ASan in the sanitizer build). */
 	uint8_t *stream = T.enc + T.P.layout.off_stream;
-	int flagged = 0;
+	int flagged = 0, total = 0;
 	for (uint64_t bit = 5; bit < 8 * T.P.layout.stream_bytes; bit += 4099) {
 		stream[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-		memset(&b, 0, sizeof b);
-		shadow_reset();
-		shadow_add(out, n);
-		assert_int_equal(df11k_job_init(&J, &T.t, T.P.block_starts, 0, n,
-						out), DF11_OK);
-		assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
-		uint32_t err = run_launch(&b);
+		uint32_t err = run_count(&t, win_off);
 		flagged += err != 0;
-		shadow_check(0, err == 0, "stream bit flip");
+		total++;
+		if (!err) {
+			df11k_job Jf;
+			memset(&b, 0, sizeof b);
+			shadow_reset();
+			shadow_add(out, n);
+			assert_int_equal(df11k_job_init(&Jf, &t, T.P.block_starts, 0,
+							n, out), DF11_OK);
+			assert_int_equal(df11k_batch_add(&b, &Jf), DF11_OK);
+			assert_int_equal(run_launch(&b), 0);
+			shadow_check(0, 1, "stream bit flip");
+		}
 		stream[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 	}
-	print_message("stream bit flips flagged by the kernel: %d\n", flagged);
+	print_message("stream bit flips rejected by the count launch: %d of %d\n",
+		      flagged, total);
 	assert_true(flagged > 0);
 	shadow_reset();
 	free(out);
+	free(win_off);
 	free(w);
 	tensor_free(&T);
 }
