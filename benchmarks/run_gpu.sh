@@ -13,6 +13,8 @@
 #   synccheck  compute-sanitizer --tool synccheck on test_cuda_gpu
 #   bench      the decode benchmark (8 MiB .. 1 GiB and a Nemo layer)
 #   quick      the benchmark up to 64 MiB, 5 runs (a smoke test)
+#   bench-cta7 the benchmark with 128-thread CTAs (a second build in
+#              build-gpu-cta7/; also cta5, cta8)
 #   all        tests memcheck racecheck synccheck bench
 # default: tests bench. The build (incremental in build-gpu/) runs first.
 # If the device image lacks cmocka/jansson/xxHash/zlib, run
@@ -85,6 +87,21 @@ for step in "${STEPS[@]}"; do
 		build-gpu/bin/bench_cuda_decode "${args[@]}" >"$LOG/bench-$step.log" 2>&1
 		note "bench_cuda_decode $step: rc $?"
 		cat "$LOG/bench-$step.log"
+		;;
+	bench-cta[5-8])
+		n=${step#bench-cta}
+		B=build-gpu-cta$n
+		if cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DDF11_WERROR=ON \
+			-DDF11_ENABLE_CUDA=ON -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" \
+			-DDF11_CUDA_CTA_LOG2=$n -DDF11_BUILD_TESTS=OFF "${DEPS[@]}" \
+			>>"$LOG/build.log" 2>&1 &&
+			cmake --build $B -j16 --target bench_cuda_decode >>"$LOG/build.log" 2>&1; then
+			$B/bin/bench_cuda_decode >"$LOG/bench-$step.log" 2>&1
+			note "bench_cuda_decode $step: rc $?"
+			cat "$LOG/bench-$step.log"
+		else
+			note "$step: build failed (see build.log)"
+		fi
 		;;
 	*)
 		note "unknown step $step"

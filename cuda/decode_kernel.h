@@ -58,7 +58,14 @@
 #include "df11/format.h"
 #include "huffman/huffman.h"
 
+/* Threads per CTA, log2 (5..8): CMake's DF11_CUDA_CTA_LOG2. A work item
+ * holds at least this many windows. */
+#ifndef DF11K_THREADS_LOG2
 #define DF11K_THREADS_LOG2 6
+#endif
+#if DF11K_THREADS_LOG2 < 5 || DF11K_THREADS_LOG2 > 8
+#error "DF11K_THREADS_LOG2 must be 5..8"
+#endif
 #define DF11K_THREADS (1u << DF11K_THREADS_LOG2) /* threads per CTA */
 #define DF11K_TABLE_ENTRIES (1u << DF11_TABLE_BITS)
 #define DF11K_PLAIN_ITEM_LOG2 12 /* raw/single: elements per work item */

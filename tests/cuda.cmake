@@ -5,6 +5,10 @@
 df11_add_test(test_cuda_emul test_cuda_emul.c cuda_cases.c
               ${CMAKE_SOURCE_DIR}/cuda/plan.c)
 target_link_libraries(test_cuda_emul PRIVATE df11_testutil)
+if(DEFINED DF11_CUDA_CTA_LOG2) # the same CTA size as libdf11_cuda
+  target_compile_definitions(test_cuda_emul PRIVATE
+                             DF11K_THREADS_LOG2=${DF11_CUDA_CTA_LOG2})
+endif()
 
 # test_cuda_gpu runs libdf11_cuda on a GPU; where there is none it skips
 # every test with a message and passes.
