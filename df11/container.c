@@ -24,100 +24,11 @@
 #include "df11.h"
 #include "df11/error.h"
 #include "df11/format.h"
+#include "df11/fsutil.h"
 #include "df11/model_internal.h"
 
 #define QUEUE 16
 #define NBUF 2
-
-/* ---------------------------------------------------------- file output */
-
-static df11_result write_all(int fd, const void *p, uint64_t n,
-			     const char *path)
-{
-	const uint8_t *b = p;
-	while (n) {
-		size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
-		ssize_t w = write(fd, b, chunk);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return df11_fail_errno(DF11_IO, errno, "%s", path);
-		}
-		b += w;
-		n -= (uint64_t)w;
-	}
-	return DF11_OK;
-}
-
-static int rm_entry(const char *p, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p) < 0 ? -1 : 0;
-}
-
-static void remove_tree(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A temporary name next to the final one, so the rename is atomic. */
-static char *temp_name(const char *final)
-{
-	const char *slash = strrchr(final, '/');
-	size_t dl = slash ? (size_t)(slash - final + 1) : 0;
-	const char *base = slash ? slash + 1 : final;
-	size_t n = strlen(final) + 32;
-	char *t = malloc(n);
-	if (t)
-		snprintf(t, n, "%.*s.%s.tmp.XXXXXX", (int)dl, final, base);
-	return t;
-}
-
-static df11_result check_output(const char *out, int force)
-{
-	struct stat st;
-	if (!*out)
-		return df11_fail(DF11_INVALID_ARG, "empty output name");
-	if (lstat(out, &st) == 0 && !force)
-		return df11_fail(DF11_EXISTS, "%s exists (use --force to replace "
-				 "it)", out);
-	return DF11_OK;
-}
-
-/* Moves tmp into place; an existing output (allowed by force) is moved
- * aside first and removed only after the new one is in place. */
-static df11_result commit_output(const char *tmp, const char *out)
-{
-	struct stat st;
-	if (lstat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
-		char *old = temp_name(out);
-		if (!old || !mkdtemp(old)) {
-			free(old);
-			return df11_fail_errno(DF11_IO, errno, "%s", out);
-		}
-		rmdir(old);
-		if (rename(out, old) < 0) {
-			int e = errno;
-			free(old);
-			return df11_fail_errno(DF11_IO, e, "%s", out);
-		}
-		if (rename(tmp, out) < 0) {
-			int e = errno;
-			rename(old, out);
-			free(old);
-			return df11_fail_errno(DF11_IO, e, "%s", out);
-		}
-		remove_tree(old);
-		free(old);
-		return DF11_OK;
-	}
-	if (rename(tmp, out) < 0)
-		return df11_fail_errno(DF11_IO, errno, "%s", out);
-	return DF11_OK;
-}
 
 /* ---------------------------------------------------------- writer thread */
 
@@ -180,11 +91,11 @@ static df11_result run_job(writer *w, const wjob *j)
 	}
 	if (j->align && w->pos % DF11_CT_ALIGN) {
 		uint64_t pad = DF11_CT_ALIGN - w->pos % DF11_CT_ALIGN;
-		if ((r = write_all(j->fd, zeros, pad, j->path)))
+		if ((r = df11_write_all(j->fd, zeros, pad, j->path)))
 			return r;
 		w->pos += pad;
 	}
-	if ((r = write_all(j->fd, j->data, j->len, j->path)))
+	if ((r = df11_write_all(j->fd, j->data, j->len, j->path)))
 		return r;
 	w->pos += j->len;
 	if (j->drop)
@@ -557,9 +468,9 @@ static df11_result pack_body(pack_state *s)
 	uint64_t dir_off = align_up(s->pos);
 	static const uint8_t zeros[DF11_CT_ALIGN];
 	if (dir_off > s->pos)
-		r = write_all(s->fd, zeros, dir_off - s->pos, s->tmp);
+		r = df11_write_all(s->fd, zeros, dir_off - s->pos, s->tmp);
 	if (!r)
-		r = write_all(s->fd, d.p, d.n, s->tmp);
+		r = df11_write_all(s->fd, d.p, d.n, s->tmp);
 	uint8_t tr[DF11_CT_TRAILER_SIZE] = {0};
 	memcpy(tr, DF11_CT_TRAILER_MAGIC, 8);
 	df11_wr64(tr + 8, dir_off);
@@ -569,7 +480,7 @@ static df11_result pack_body(pack_state *s)
 	df11_wr64(tr + 40, m->nt);
 	df11_wr64(tr + 56, df11_xxh3(tr, 56));
 	if (!r)
-		r = write_all(s->fd, tr, sizeof tr, s->tmp);
+		r = df11_write_all(s->fd, tr, sizeof tr, s->tmp);
 	s->st.container_bytes = dir_off + d.n + sizeof tr;
 	free(d.p);
 	return r;
@@ -583,7 +494,7 @@ df11_result df11_pack(const char *input, const char *output,
 	const df11_pack_options *opt = opt_in ? opt_in : &defaults;
 	if (!input || !output)
 		return df11_fail(DF11_INVALID_ARG, "pack: NULL path");
-	df11_result r = check_output(output, opt->force);
+	df11_result r = df11_check_output(output, opt->force);
 	if (r)
 		return r;
 	df11_model *m;
@@ -602,7 +513,7 @@ df11_result df11_pack(const char *input, const char *output,
 	pack_state s = {.m = m, .opt = opt, .fd = -1};
 	s.pf = calloc(m->nf + 1, sizeof *s.pf);
 	s.pt = calloc(m->nt + 1, sizeof *s.pt);
-	char *tmp = temp_name(output);
+	char *tmp = df11_temp_name(output);
 	if (!s.pf || !s.pt || !tmp) {
 		r = df11_fail(DF11_NOMEM, "pack");
 		goto out;
@@ -624,7 +535,7 @@ df11_result df11_pack(const char *input, const char *output,
 		close(s.fd);
 	s.fd = -1;
 	if (!r)
-		r = commit_output(tmp, output);
+		r = df11_commit_output(tmp, output);
 	if (!r) {
 		s.st.n_files = m->nf;
 		s.st.n_tensors = m->nt;
@@ -745,7 +656,7 @@ df11_result df11_unpack(const char *input, const char *output,
 	const df11_pack_options *opt = opt_in ? opt_in : &defaults;
 	if (!input || !output)
 		return df11_fail(DF11_INVALID_ARG, "unpack: NULL path");
-	df11_result r = check_output(output, opt->force);
+	df11_result r = df11_check_output(output, opt->force);
 	if (r)
 		return r;
 	df11_model *m;
@@ -758,7 +669,7 @@ df11_result df11_unpack(const char *input, const char *output,
 	}
 	df11_model_set_threads(m, opt->threads);
 	unpack_state s = {.m = m, .opt = opt};
-	char *tmp = temp_name(output);
+	char *tmp = df11_temp_name(output);
 	int is_dir = m->src_kind == DF11_SRC_FOLDER;
 	int made = 0;
 	if (!tmp) {
@@ -829,7 +740,7 @@ df11_result df11_unpack(const char *input, const char *output,
 	if (!r)
 		r = wr;
 	if (!r)
-		r = commit_output(tmp, output);
+		r = df11_commit_output(tmp, output);
 	if (!r && stats_ret) {
 		s.st.n_files = m->nf;
 		s.st.n_tensors = m->nt;
@@ -842,7 +753,7 @@ df11_result df11_unpack(const char *input, const char *output,
 out:
 	if (r && tmp && made) {
 		if (is_dir)
-			remove_tree(tmp);
+			df11_remove_tree(tmp);
 		else
 			unlink(tmp);
 	}
