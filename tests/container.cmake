@@ -6,3 +6,6 @@ target_link_libraries(df11_model_testutil PUBLIC df11 PkgConfig::CMOCKA m)
 
 df11_add_test(test_safetensors test_safetensors.c)
 target_link_libraries(test_safetensors PRIVATE df11_model_testutil)
+
+df11_add_test(test_container test_container.c)
+target_link_libraries(test_container PRIVATE df11_model_testutil)
