@@ -817,7 +817,8 @@ static void verify_file(verifier *v, df11_model *m, const df11_model *o,
 		bad(v, f->name, DF11_NOT_FOUND);
 	} else if (of && (of->is_st != f->is_st || of->orig_size != f->orig_size ||
 			  of->sect_size != f->sect_size ||
-			  memcmp(of->sect, f->sect, (size_t)f->sect_size) ||
+			  (f->sect_size &&
+			   memcmp(of->sect, f->sect, (size_t)f->sect_size)) ||
 			  (f->is_st && of->count != f->count))) {
 		df11_fail(DF11_CHECKSUM, "%s: %s differs from %s", m->path,
 			  f->name, of->name);

@@ -9,3 +9,9 @@ target_link_libraries(test_safetensors PRIVATE df11_model_testutil)
 
 df11_add_test(test_container test_container.c)
 target_link_libraries(test_container PRIVATE df11_model_testutil)
+
+# The programs end to end (needs python3 with numpy and safetensors, which
+# scripts/setup.sh installs).
+add_test(NAME test_tools
+         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/test_tools.sh ${CMAKE_BINARY_DIR}/bin)
+set_tests_properties(test_tools PROPERTIES TIMEOUT 300)

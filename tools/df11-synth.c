@@ -35,6 +35,8 @@ typedef struct preset {
 static const preset presets[] = {
 	{"nemo-12b", 5120, 14336, 40, 32, 8, 128, 131072, 1024000},
 	{"tiny", 64, 160, 2, 4, 2, 16, 256, 4096},
+	/* The same structure at ~50 MB per layer: tests and benchmarks. */
+	{"small", 1024, 3584, 8, 8, 2, 128, 32768, 32768},
 };
 
 typedef struct tspec {
@@ -48,7 +50,7 @@ typedef struct tspec {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: df11-synth --preset tiny|nemo-12b -o FOLDER [--layers N]\n"
+		"usage: df11-synth --preset tiny|small|nemo-12b -o FOLDER [--layers N]\n"
 		"                  [--seed S] [-j THREADS] [--force]\n"
 		"\n"
 		"Writes a synthetic checkpoint folder with the config.json fields,\n"
@@ -59,7 +61,8 @@ static void usage(FILE *f)
 		"5 GB with model.safetensors.index.json when larger than that;\n"
 		"otherwise one model.safetensors. Same seed, same bytes.\n"
 		"\n"
-		"  -p, --preset NAME      tiny or nemo-12b\n"
+		"  -p, --preset NAME      tiny, small (hidden 1024, 8 layers) or\n"
+		"                         nemo-12b\n"
 		"  -o, --output FOLDER    the folder to create\n"
 		"  -l, --layers N         number of decoder layers (default: preset)\n"
 		"  -s, --seed S           random seed (default 1)\n"
@@ -339,7 +342,7 @@ int main(int argc, char **argv)
 				if (!strcmp(optarg, presets[i].name))
 					p = &presets[i];
 			if (!p) {
-				tool_error("unknown preset \"%s\" (tiny, nemo-12b)",
+				tool_error("unknown preset \"%s\" (tiny, small, nemo-12b)",
 					   optarg);
 				return EXIT_USAGE;
 			}
