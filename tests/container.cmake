@@ -15,3 +15,8 @@ target_link_libraries(test_container PRIVATE df11_model_testutil)
 add_test(NAME test_tools
          COMMAND bash ${CMAKE_SOURCE_DIR}/tests/test_tools.sh ${CMAKE_BINARY_DIR}/bin)
 set_tests_properties(test_tools PROPERTIES TIMEOUT 300)
+
+# The README example (scripts/example.sh) with the programs built here.
+add_test(NAME example COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/example.sh)
+set_tests_properties(example PROPERTIES
+  ENVIRONMENT "DF11_BIN=${CMAKE_BINARY_DIR}/bin;DF11_DATA=${CMAKE_SOURCE_DIR}/../shared/data")
