@@ -31,6 +31,9 @@ const char *df11_last_error(void)
 	return last_error;
 }
 
+/* The format attribute lets clang's -Wformat-nonliteral see fmt is checked
+ * at the callers (it broke -DDF11_WERROR=ON builds with CC=clang). */
+__attribute__((format(printf, 3, 0)))
 static void set_message(df11_result r, const char *suffix, const char *fmt,
 			va_list ap)
 {

@@ -68,7 +68,8 @@ enum df11_codec {
 typedef struct df11_encode_options {
 	int threads;        /* worker threads; <= 0 means 1 */
 	int window_log2;    /* bits per decode window = 2^window_log2; 0 = default (11) */
-	int block_log2;     /* windows per block = 2^block_log2; 0 = default (6) */
+	int block_log2;     /* windows per block = 2^block_log2; 0 = default (6, or
+			       20 - window_log2 if smaller) */
 	int max_code_len;   /* 0 = DF11_MAX_CODE_LEN; otherwise 2..15 */
 	int force_raw;      /* store raw even if Huffman would be smaller */
 } df11_encode_options;

@@ -1,0 +1,338 @@
+/*
+ * Writes the seed corpora of the fuzz targets:
+ *
+ *   fuzz_gen_corpus DIR        (DIR is usually fuzz/corpus)
+ *
+ * into DIR/<target>/<name>. Seeds are small (fuzzers mutate faster from
+ * small inputs) and cover each codec, each layout corner and the classic
+ * malformations, so that fuzzing starts next to the interesting states.
+ * Everything is deterministic: rerunning gives the committed files.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "df11.h"
+#include "df11/codec_internal.h"
+#include "df11/synth.h"
+#include "huffman/huffman.h"
+
+static const char *root;
+
+static void put(const char *target, const char *name, const void *p,
+		size_t n)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", root, target);
+	if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+		perror(path);
+		exit(1);
+	}
+	snprintf(path, sizeof path, "%s/%s/%s", root, target, name);
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+/* ------------------------------------------------------ huffman_table */
+
+static void table_seed(const char *name, unsigned max_len, const uint8_t *tab,
+		       size_t n)
+{
+	uint8_t buf[1 + 256];
+	buf[0] = (uint8_t)max_len;
+	memcpy(buf + 1, tab, n);
+	put("huffman_table", name, buf, n + 1);
+}
+
+static void table_from_freq(const char *name, const uint64_t freq[256],
+			    unsigned max_len)
+{
+	uint8_t len[256], tab[DF11_TABLE_MAX_SIZE];
+	if (df11_huff_lengths(freq, max_len, len) < 2) {
+		fprintf(stderr, "%s: no code\n", name);
+		exit(1);
+	}
+	size_t n = df11_huff_table_write(len, tab);
+	table_seed(name, max_len, tab, n);
+}
+
+static void gen_tables(void)
+{
+	uint64_t freq[256];
+	char name[64];
+
+	memset(freq, 0, sizeof freq);
+	freq[120] = 3;
+	freq[121] = 1;
+	table_from_freq("two_symbols", freq, 15);
+
+	/* Fibonacci weights: the longest codes a limit allows. */
+	for (unsigned lim = 5; lim <= 15; lim += 10) {
+		memset(freq, 0, sizeof freq);
+		uint64_t a = 1, b = 1;
+		for (int k = 0; k < 24; k++) {
+			freq[100 + k] = a;
+			uint64_t c = a + b;
+			a = b;
+			b = c;
+		}
+		snprintf(name, sizeof name, "fibonacci_limit%u", lim);
+		table_from_freq(name, freq, lim);
+	}
+	for (int s = 0; s < 256; s++)
+		freq[s] = 1;
+	table_from_freq("uniform_256", freq, 15);
+
+	/* Exponent statistics of realistic weights, several scales. */
+	static uint16_t w[1 << 16];
+	const float stds[] = {0.002f, 0.02f, 0.2f, 2.0f};
+	for (int i = 0; i < 4; i++) {
+		df11_synth_matrix(7 + (uint64_t)i, 64, 1024, stds[i], w);
+		df11_exponent_stats st;
+		df11_exponent_histogram(w, 1 << 16, &st);
+		snprintf(name, sizeof name, "weights_std%d", i);
+		table_from_freq(name, st.count, 15);
+		snprintf(name, sizeof name, "weights_std%d_limit9", i);
+		table_from_freq(name, st.count, 9);
+	}
+
+	/* A code whose first listed symbol is absent (length 0). */
+	const uint8_t lead0[] = {10, 2, 0x10, 0x01};
+	table_seed("leading_absent_symbol", 15, lead0, sizeof lead0);
+	/* Malformed: each is refused for one reason. */
+	const uint8_t over[] = {0, 2, 0x11, 0x01};        /* three 1-bit codes */
+	table_seed("oversubscribed", 15, over, sizeof over);
+	const uint8_t incomplete[] = {0, 2, 0x21, 0x00};  /* 1/2 + 1/4 */
+	table_seed("incomplete", 15, incomplete, sizeof incomplete);
+	const uint8_t one[] = {5, 0, 0x01};
+	table_seed("one_symbol", 15, one, sizeof one);
+	const uint8_t past[] = {250, 9, 0x11, 0, 0, 0, 0};
+	table_seed("symbols_past_255", 15, past, sizeof past);
+	const uint8_t nibble[] = {0, 0 + 2, 0x11, 0x10};
+	table_seed("unused_nibble_set", 15, nibble, sizeof nibble);
+	const uint8_t longer[] = {0, 1, 0x11, 0x00};
+	table_seed("size_too_long", 15, longer, sizeof longer);
+	const uint8_t lim[] = {0, 3, 0x21, 0x33};
+	table_seed("length_over_limit", 2, lim, sizeof lim);
+	table_seed("limit_zero", 0, lim, sizeof lim);
+	table_seed("limit_16", 16, lim, sizeof lim);
+	table_seed("empty", 15, lim, 0);
+}
+
+/* ------------------------------------------------------ tensor_decode */
+
+static uint8_t *encode(const uint16_t *w, uint64_t n,
+		       const df11_encode_options *opt, size_t *size)
+{
+	size_t cap = df11_encode_bound(n);
+	uint8_t *enc = malloc(cap);
+	if (!enc || df11_encode(w, n, opt, enc, cap, size) != DF11_OK) {
+		fprintf(stderr, "encode: %s\n", df11_last_error());
+		exit(1);
+	}
+	return enc;
+}
+
+static void tensor_seed(const char *name, const uint16_t *w, uint64_t n,
+			int wl, int bl, int ml)
+{
+	df11_encode_options opt = {.window_log2 = wl, .block_log2 = bl,
+				   .max_code_len = ml};
+	size_t size;
+	uint8_t *enc = encode(w, n, &opt, &size);
+	put("tensor_decode", name, enc, size);
+	free(enc);
+}
+
+/* A valid Huffman tensor with one thing broken, for starting points next
+ * to each check. */
+static void corrupt_seed(const char *name, const uint16_t *w, uint64_t n,
+			 int what)
+{
+	df11_encode_options opt = {.window_log2 = 6, .block_log2 = 1};
+	size_t size;
+	uint8_t *enc = encode(w, n, &opt, &size);
+	df11_parsed P;
+	if (df11_parse(enc, size, &P) != DF11_OK ||
+	    P.layout.codec != DF11_CODEC_HUFFMAN || P.layout.n_blocks < 3) {
+		fprintf(stderr, "%s: seed is not a multi-block tensor\n", name);
+		exit(1);
+	}
+	const df11_layout *L = &P.layout;
+	switch (what) {
+	case 0: /* block 1 starts past the end */
+		df11_wr64(enc + L->off_block_starts + 8, L->n_elems + 1);
+		break;
+	case 1: /* block 2 starts before block 1 */
+		df11_wr64(enc + L->off_block_starts + 16, 1);
+		break;
+	case 2: /* window 1's gap moved by one bit */
+		enc[L->off_gaps] ^= 0x10;
+		break;
+	case 3: /* a stream byte in the middle */
+		enc[L->off_stream + L->stream_bytes / 2] ^= 0x24;
+		break;
+	case 4: /* nonzero padding */
+		enc[size - 1] = 1;
+		break;
+	case 5: /* table over-subscribed: a length shortened */
+		enc[L->off_table + 2] = (uint8_t)(enc[L->off_table + 2] - 1);
+		break;
+	default: /* n_elems 2^60 */
+		df11_wr64(enc + 8, (uint64_t)1 << 60);
+		break;
+	}
+	put("tensor_decode", name, enc, size);
+	free(enc);
+}
+
+static void gen_tensors(void)
+{
+	static uint16_t w[4096];
+	char name[64];
+	uint16_t one = 0x3f80;
+
+	tensor_seed("empty", w, 0, 0, 0, 0);
+	tensor_seed("one_element", &one, 1, 0, 0, 0);
+	for (int i = 0; i < 300; i++)
+		w[i] = df11_bf16_join(120, (uint32_t)i);
+	tensor_seed("single_exponent", w, 300, 0, 0, 0);
+	df11_rng rng;
+	df11_rng_seed(&rng, 1);
+	for (int i = 0; i < 200; i++)
+		w[i] = (uint16_t)df11_rng_next(&rng);
+	tensor_seed("random_bits_raw", w, 200, 0, 0, 0);
+
+	/* Huffman tensors across the layout range. */
+	const int layouts[][4] = {
+		/* elems, window_log2, block_log2, max_code_len */
+		{2, 6, 0, 0},     {3, 6, 0, 0},     {64, 6, 0, 0},
+		{500, 6, 0, 0},   {500, 6, 1, 0},   {1000, 6, 3, 0},
+		{1000, 7, 2, 0},  {2048, 8, 0, 0},  {2048, 11, 6, 0},
+		{3000, 6, 12, 0}, {3000, 16, 4, 0}, {4096, 9, 11, 0},
+		{1500, 6, 2, 6},  {1500, 10, 1, 8}, {777, 6, 0, 15},
+	};
+	for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
+		uint64_t n = (uint64_t)layouts[i][0];
+		df11_synth_matrix(100 + i, 1, n, 0.02f, w);
+		snprintf(name, sizeof name, "huffman_n%llu_w%d_b%d_l%d",
+			 (unsigned long long)n, layouts[i][1], layouts[i][2],
+			 layouts[i][3]);
+		tensor_seed(name, w, n, layouts[i][1], layouts[i][2],
+			    layouts[i][3]);
+	}
+	/* Long codes (15 bits): the decoders' slow path. */
+	uint64_t n = 0, a = 1, b = 1;
+	for (int k = 0; k < 16 && n < 4096; k++) {
+		for (uint64_t i = 0; i < a && n < 4096; i++, n++)
+			w[n] = df11_bf16_join(100u + (unsigned)k, (uint32_t)n);
+		uint64_t c = a + b;
+		a = b;
+		b = c;
+	}
+	tensor_seed("long_codes", w, n, 6, 2, 0);
+
+	df11_synth_matrix(5, 1, 1200, 0.02f, w);
+	const char *corrupt[] = {"bad_block_start_past_end",
+				 "bad_block_starts_decreasing",
+				 "bad_gap", "bad_stream_byte",
+				 "bad_padding", "bad_table_oversubscribed",
+				 "bad_n_elems_2e60"};
+	for (int i = 0; i < 7; i++)
+		corrupt_seed(corrupt[i], w, 1200, i);
+}
+
+/* --------------------------------------------------------- roundtrip */
+
+static void rt_seed(const char *name, unsigned wl, unsigned bl, unsigned ml,
+		    unsigned flags, const uint8_t *data, size_t n)
+{
+	uint8_t buf[8192];
+	buf[0] = (uint8_t)(wl - 6);
+	buf[1] = (uint8_t)bl;
+	buf[2] = (uint8_t)(ml - 2);
+	buf[3] = (uint8_t)flags;
+	memcpy(buf + 4, data, n);
+	put("roundtrip", name, buf, n + 4);
+}
+
+static void gen_roundtrip(void)
+{
+	static uint16_t w[2048];
+	uint8_t data[4096];
+	char name[64];
+
+	/* Mode 0: words as they are. */
+	df11_synth_matrix(3, 1, 2048, 0.02f, w);
+	for (int i = 0; i < 2048; i++) {
+		data[2 * i] = (uint8_t)w[i];
+		data[2 * i + 1] = (uint8_t)(w[i] >> 8);
+	}
+	const unsigned lay[][3] = {{6, 0, 15}, {6, 3, 15}, {7, 1, 5},
+				   {11, 6, 15}, {16, 4, 15}, {8, 12, 3},
+				   {9, 2, 2}};
+	for (size_t i = 0; i < sizeof lay / sizeof lay[0]; i++) {
+		snprintf(name, sizeof name, "words_w%u_b%u_l%u", lay[i][0],
+			 lay[i][1], lay[i][2]);
+		rt_seed(name, lay[i][0], lay[i][1], lay[i][2], 0, data,
+			i < 3 ? 1024 : 4096);
+	}
+	rt_seed("words_force_raw", 6, 0, 15, 0x80, data, 512);
+	rt_seed("words_threads4", 6, 2, 15, 3, data, 4096);
+	rt_seed("words_empty", 6, 0, 15, 0, data, 0);
+	rt_seed("words_one", 6, 0, 15, 0, data, 2);
+
+	/* Mode 1: runs. */
+	const uint8_t runs[] = {127, 1, 255, 126, 2, 200, 125, 3, 20,
+				120, 4, 3, 100, 5, 0, 127, 6, 255,
+				130, 7, 1, 0, 8, 0, 255, 9, 0};
+	rt_seed("runs_w6_b0", 6, 0, 15, 1 << 2, runs, sizeof runs);
+	rt_seed("runs_w6_b4_l4", 6, 4, 4, 1 << 2, runs, sizeof runs);
+	rt_seed("runs_single_exponent", 6, 0, 15, 1 << 2, runs, 3);
+
+	/* Mode 2: Fibonacci weights, 20 symbols; each limit. */
+	for (unsigned ml = 2; ml <= 15; ml += (ml < 6 ? 1 : 3)) {
+		uint8_t fib[200];
+		fib[0] = 18; /* 2 + 18 = 20 symbols */
+		fib[1] = 100;
+		for (int i = 2; i < 200; i++)
+			fib[i] = (uint8_t)(i * 37);
+		snprintf(name, sizeof name, "fibonacci_l%u", ml);
+		rt_seed(name, 6 + ml % 5, ml % 3, ml, 2 << 2, fib, sizeof fib);
+	}
+
+	/* Mode 3: synthetic weights. */
+	for (int i = 0; i < 4; i++) {
+		uint8_t syn[13] = {0};
+		syn[0] = (uint8_t)(11 + i);
+		syn[8] = (uint8_t)(4 + i);      /* rows - 1 */
+		syn[9] = (uint8_t)(200 + 10 * i); /* cols, low byte */
+		syn[10] = (uint8_t)i;           /* cols, high byte */
+		syn[11] = (uint8_t)(20 * i + 1); /* std / 1e-3 - 1 */
+		snprintf(name, sizeof name, "synth_%d", i);
+		rt_seed(name, 6 + 2 * (unsigned)i, (unsigned)i, 15, 3 << 2, syn,
+			sizeof syn);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s DIR (usually fuzz/corpus)\n", argv[0]);
+		return 2;
+	}
+	root = argv[1];
+	if (mkdir(root, 0777) != 0 && errno != EEXIST) {
+		perror(root);
+		return 1;
+	}
+	gen_tables();
+	gen_tensors();
+	gen_roundtrip();
+	return 0;
+}
