@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "df11.h"
 #include "df11/error.h"
 #include "df11/format.h"
@@ -60,6 +62,7 @@ typedef struct writer {
 	int head, count, stop, started;
 	int buf_busy[NBUF];
 	uint64_t pos;          /* position in the current fd */
+	XXH3_state_t *xxh;
 	df11_result err;
 	char msg[400];
 } writer;
@@ -74,21 +77,16 @@ static void drop_pages(const uint8_t *p, uint64_t len)
 		madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
+/* Hashes and writes in chunks small enough to stay in cache between the
+ * two, so the bytes come from memory once. */
+#define WRITE_CHUNK (2u << 20)
+
 static df11_result run_job(writer *w, const wjob *j)
 {
 	static const uint8_t zeros[DF11_CT_ALIGN];
 	df11_result r;
 	if (j->hsrc_out)
 		*j->hsrc_out = df11_xxh3(j->hsrc, (size_t)j->hsrc_len);
-	if (j->hdata_out || j->check) {
-		uint64_t h = df11_xxh3(j->data, (size_t)j->len);
-		if (j->hdata_out)
-			*j->hdata_out = h;
-		if (j->check && h != j->expect)
-			return df11_fail(DF11_CHECKSUM, "%s: %s: decoded bytes differ "
-					 "from the stored checksum", j->path,
-					 j->what);
-	}
 	/* Input pages we no longer need leave our RSS before the (slow)
 	 * write, so the next tensor's pages do not stack on top of them. */
 	if (j->drop && j->drop != j->data)
@@ -99,9 +97,28 @@ static df11_result run_job(writer *w, const wjob *j)
 			return r;
 		w->pos += pad;
 	}
-	if ((r = df11_write_all(j->fd, j->data, j->len, j->path)))
-		return r;
+	int hash = j->hdata_out || j->check;
+	if (hash)
+		XXH3_64bits_reset(w->xxh);
+	for (uint64_t at = 0; at < j->len;) {
+		uint64_t n = j->len - at < WRITE_CHUNK ? j->len - at : WRITE_CHUNK;
+		if (hash)
+			XXH3_64bits_update(w->xxh, j->data + at, (size_t)n);
+		if ((r = df11_write_all(j->fd, j->data + at, n, j->path)))
+			return r;
+		at += n;
+	}
 	w->pos += j->len;
+	if (hash) {
+		uint64_t h = XXH3_64bits_digest(w->xxh);
+		if (j->hdata_out)
+			*j->hdata_out = h;
+		/* Written to a temporary name that is removed on failure. */
+		if (j->check && h != j->expect)
+			return df11_fail(DF11_CHECKSUM, "%s: %s: decoded bytes differ "
+					 "from the stored checksum", j->path,
+					 j->what);
+	}
 	if (j->drop && j->drop == j->data)
 		drop_pages(j->drop, j->drop_len);
 	if (j->close_fd && w->pos != j->final_size)
@@ -149,11 +166,14 @@ static void *writer_main(void *arg)
 static df11_result writer_start(writer *w)
 {
 	memset(w, 0, sizeof *w);
+	if (!(w->xxh = XXH3_createState()))
+		return df11_fail(DF11_NOMEM, "hash state");
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	if (pthread_create(&w->tid, NULL, writer_main, w)) {
 		pthread_mutex_destroy(&w->mu);
 		pthread_cond_destroy(&w->cv);
+		XXH3_freeState(w->xxh);
 		return df11_fail(DF11_NOMEM, "cannot start the writer thread");
 	}
 	w->started = 1;
@@ -216,6 +236,8 @@ static df11_result writer_finish(writer *w)
 	pthread_join(w->tid, NULL);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
+	XXH3_freeState(w->xxh);
+	w->xxh = NULL;
 	w->started = 0;
 	if (w->err)
 		return df11_fail(w->err, "%s", w->msg);
