@@ -551,6 +551,16 @@ static df11_result open_container(df11_model *m)
 		return df11_fail(DF11_BAD_DATA, "%s: %llu files, %llu tensors",
 				 path, (unsigned long long)n_files,
 				 (unsigned long long)n_tensors);
+	/* Records have a minimum size: the counts cannot claim more than
+	 * the directory holds (bounds the allocations below by the file). */
+	if (n_files * (DF11_CT_FILE_REC + 1) > dir_size ||
+	    n_tensors * (DF11_CT_TENSOR_REC + 1) >
+		    dir_size - n_files * (DF11_CT_FILE_REC + 1))
+		return df11_fail(DF11_BAD_DATA, "%s: %llu files and %llu tensors "
+				 "do not fit a %llu-byte directory", path,
+				 (unsigned long long)n_files,
+				 (unsigned long long)n_tensors,
+				 (unsigned long long)dir_size);
 	const uint8_t *dir = b + dir_off;
 	if (df11_rd64(tr + 24) != df11_xxh3(dir, (size_t)dir_size))
 		return df11_fail(DF11_CHECKSUM, "%s: directory", path);
