@@ -81,6 +81,17 @@ static void drop_pages(const uint8_t *p, uint64_t len)
  * two, so the bytes come from memory once. */
 #define WRITE_CHUNK (2u << 20)
 
+/* Starts reading a mapped range from disk in the background, so that a
+ * checkpoint that is not in the page cache streams while the previous
+ * tensor is being encoded or decoded. */
+static void prefetch(const uint8_t *p, uint64_t len)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
+	if (len)
+		madvise((void *)a, (uintptr_t)p + len - a, MADV_WILLNEED);
+}
+
 static df11_result run_job(writer *w, const wjob *j)
 {
 	static const uint8_t zeros[DF11_CT_ALIGN];
@@ -481,6 +492,8 @@ static df11_result pack_body(pack_state *s)
 		done += f->sect_size;
 		for (size_t k = f->first; f->is_st && k < f->first + f->count &&
 		     !r; k++) {
+			if (k + 1 < f->first + f->count)
+				prefetch(m->t[k + 1].stored, m->t[k + 1].d.nbytes);
 			r = pack_tensor_one(s, k);
 			done += m->t[k].d.nbytes;
 			if (!r && cancelled(s->opt, done, total))
@@ -642,6 +655,8 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 	for (size_t k = 0; f->is_st && k < f->count && !r; k++) {
 		const df11_mtensor *t = &m->t[f->first + k];
 		last = k + 1 == f->count;
+		if (!last)
+			prefetch(t[1].stored, t[1].d.stored_bytes);
 		if (df11_xxh3(t->stored, (size_t)t->d.stored_bytes) !=
 		    t->sum_stored) {
 			r = df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored bytes "
