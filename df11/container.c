@@ -81,15 +81,37 @@ static void drop_pages(const uint8_t *p, uint64_t len)
  * two, so the bytes come from memory once. */
 #define WRITE_CHUNK (2u << 20)
 
-/* Starts reading a mapped range from disk in the background, so that a
+/* Starts reading a range from disk in the background, so that a
  * checkpoint that is not in the page cache streams while the previous
  * tensor is being encoded or decoded. */
-static void prefetch(const uint8_t *p, uint64_t len)
+static void prefetch(int fd, uint64_t off, uint64_t len)
 {
-	long pg = sysconf(_SC_PAGESIZE);
-	uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
 	if (len)
-		madvise((void *)a, (uintptr_t)p + len - a, MADV_WILLNEED);
+		posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+}
+
+/* Reads len bytes at off into dst and hashes them on the way, chunk by
+ * chunk while they are in cache. pread, not the mapping: page faults on
+ * gigabytes of mapped file cost more than the copy. */
+static df11_result read_hashed(int fd, uint64_t off, uint8_t *dst,
+			       uint64_t len, XXH3_state_t *st,
+			       uint64_t *hash_ret, const char *path)
+{
+	XXH3_64bits_reset(st);
+	for (uint64_t at = 0; at < len;) {
+		size_t n = len - at < WRITE_CHUNK ? (size_t)(len - at) : WRITE_CHUNK;
+		ssize_t got = pread(fd, dst + at, n, (off_t)(off + at));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return df11_fail_errno(DF11_IO, errno, "%s", path);
+		if (got == 0)
+			return df11_fail(DF11_IO, "%s: file shrank while read", path);
+		XXH3_64bits_update(st, dst + at, (size_t)got);
+		at += (uint64_t)got;
+	}
+	*hash_ret = XXH3_64bits_digest(st);
+	return DF11_OK;
 }
 
 static df11_result run_job(writer *w, const wjob *j)
@@ -255,9 +277,12 @@ static df11_result writer_finish(writer *w)
 	return DF11_OK;
 }
 
+/* NBUF output buffers shared with the writer, and slot IN, the main
+ * thread's input buffer. */
+#define IN NBUF
 typedef struct buffers {
-	uint8_t *p[NBUF];
-	size_t cap[NBUF];
+	uint8_t *p[NBUF + 1];
+	size_t cap[NBUF + 1];
 } buffers;
 
 static df11_result buf_reserve(buffers *b, int i, size_t n)
@@ -285,7 +310,7 @@ static df11_result buf_reserve(buffers *b, int i, size_t n)
 
 static void buf_free(buffers *b)
 {
-	for (int i = 0; i < NBUF; i++)
+	for (int i = 0; i <= NBUF; i++)
 		if (b->p[i])
 			munmap(b->p[i], b->cap[i]);
 }
@@ -391,6 +416,9 @@ typedef struct pack_state {
 	const df11_pack_options *opt;
 	const char *tmp;
 	int fd;
+	int in_fd;            /* the safetensors file being packed */
+	const char *in_path;
+	XXH3_state_t *xxh;
 	writer w;
 	buffers b;
 	uint64_t pos; /* logical end of the output so far */
@@ -429,23 +457,21 @@ static df11_result pack_tensor_one(pack_state *s, size_t ti)
 				    &p->sum_stored, -1, t->stored, t->d.nbytes,
 				    t->name);
 	}
-	int b = writer_buffer(&s->w);
-	size_t bound = df11_encode_bound(t->d.n_elems);
 	uint64_t n = t->d.n_elems;
-	/* Inputs at an odd offset are copied so the encoder reads aligned
-	 * uint16 words; the encoded bytes go after them. */
-	int odd = ((uintptr_t)t->stored & 1) != 0;
-	size_t need = bound + (odd ? (size_t)(2 * n) : 0);
-	if ((r = buf_reserve(&s->b, b, need))) {
+	const df11_mfile *f = &s->m->f[t->file];
+	if ((r = buf_reserve(&s->b, IN, (size_t)t->d.nbytes)) ||
+	    (r = read_hashed(s->in_fd, (uint64_t)(t->stored - f->map.p),
+			     s->b.p[IN], t->d.nbytes, s->xxh, &p->sum_orig,
+			     s->in_path)))
+		return r;
+	const uint16_t *src = (const uint16_t *)(const void *)s->b.p[IN];
+	int b = writer_buffer(&s->w);
+	size_t bound = df11_encode_bound(n);
+	if ((r = buf_reserve(&s->b, b, bound))) {
 		writer_release(&s->w, b);
 		return r;
 	}
-	const uint16_t *src = (const uint16_t *)(const void *)t->stored;
 	uint8_t *dst = s->b.p[b];
-	if (odd) {
-		memcpy(dst + bound, t->stored, (size_t)(2 * n));
-		src = (const uint16_t *)(const void *)(dst + bound);
-	}
 	df11_encode_options eo = {.threads = s->opt->threads};
 	size_t size;
 	r = df11_encode(src, n, &eo, dst, bound, &size);
@@ -458,9 +484,8 @@ static df11_result pack_tensor_one(pack_state *s, size_t ti)
 	s->st.n_compressed++;
 	s->st.bf16_elems += n;
 	s->st.bf16_stored += size;
-	return pack_section(s, dst, size, &p->off, &p->sum_orig, t->stored,
-			    t->d.nbytes, &p->sum_stored, b, t->stored,
-			    t->d.nbytes, t->name);
+	return pack_section(s, dst, size, &p->off, NULL, NULL, 0,
+			    &p->sum_stored, b, NULL, 0, t->name);
 }
 
 static df11_result pack_body(pack_state *s)
@@ -490,14 +515,40 @@ static df11_result pack_body(pack_state *s)
 		r = pack_section(s, f->sect, f->sect_size, &pf->off, NULL, NULL,
 				 0, &pf->sum, -1, NULL, 0, f->name);
 		done += f->sect_size;
+		char *path = NULL;
+		if (f->is_st && f->count) {
+			path = m->kind == DF11_KIND_FOLDER ?
+				       df11_join_path(m->path, f->name) :
+				       strdup(m->path);
+			if (!path) {
+				r = df11_fail(DF11_NOMEM, "%s", f->name);
+				break;
+			}
+			s->in_path = path;
+			s->in_fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (s->in_fd < 0) {
+				r = df11_fail_errno(DF11_IO, errno, "%s", path);
+				free(path);
+				break;
+			}
+			posix_fadvise(s->in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		}
 		for (size_t k = f->first; f->is_st && k < f->first + f->count &&
 		     !r; k++) {
 			if (k + 1 < f->first + f->count)
-				prefetch(m->t[k + 1].stored, m->t[k + 1].d.nbytes);
+				prefetch(s->in_fd,
+					 (uint64_t)(m->t[k + 1].stored - f->map.p),
+					 m->t[k + 1].d.nbytes);
 			r = pack_tensor_one(s, k);
 			done += m->t[k].d.nbytes;
 			if (!r && cancelled(s->opt, done, total))
 				r = df11_fail(DF11_IO, "interrupted");
+		}
+		if (path) {
+			close(s->in_fd);
+			s->in_fd = -1;
+			s->in_path = NULL;
+			free(path);
 		}
 		if (!r && cancelled(s->opt, done, total))
 			r = df11_fail(DF11_IO, "interrupted");
@@ -558,7 +609,7 @@ df11_result df11_pack(const char *input, const char *output,
 		return df11_fail(DF11_LIMIT, "%s: too many tensors or files",
 				 input);
 	}
-	pack_state s = {.m = m, .opt = opt, .fd = -1};
+	pack_state s = {.m = m, .opt = opt, .fd = -1, .in_fd = -1};
 	s.pf = calloc(m->nf + 1, sizeof *s.pf);
 	s.pt = calloc(m->nt + 1, sizeof *s.pt);
 	char *tmp = df11_temp_name(output);
@@ -567,6 +618,10 @@ df11_result df11_pack(const char *input, const char *output,
 		goto out;
 	}
 	s.tmp = tmp;
+	if (!(s.xxh = XXH3_createState())) {
+		r = df11_fail(DF11_NOMEM, "hash state");
+		goto out;
+	}
 	s.fd = mkostemp(tmp, O_CLOEXEC);
 	if (s.fd < 0) {
 		r = df11_fail_errno(DF11_IO, errno, "%s", output);
@@ -600,6 +655,7 @@ out:
 	if (r && tmp && s.tmp)
 		unlink(tmp);
 	buf_free(&s.b);
+	XXH3_freeState(s.xxh);
 	free(tmp);
 	free(s.pf);
 	free(s.pt);
@@ -630,6 +686,9 @@ static df11_result make_parents(const char *root, const char *rel)
 typedef struct unpack_state {
 	df11_model *m;
 	const df11_pack_options *opt;
+	int in_fd;            /* the container */
+	XXH3_state_t *xxh;
+	df11_decoder *dec;
 	writer w;
 	buffers b;
 	df11_pack_stats st;
@@ -656,34 +715,47 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 		const df11_mtensor *t = &m->t[f->first + k];
 		last = k + 1 == f->count;
 		if (!last)
-			prefetch(t[1].stored, t[1].d.stored_bytes);
-		if (df11_xxh3(t->stored, (size_t)t->d.stored_bytes) !=
-		    t->sum_stored) {
-			r = df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored bytes "
-				      "differ from their checksum", m->path,
-				      t->name);
-			break;
-		}
+			prefetch(s->in_fd, (uint64_t)(t[1].stored - m->cmap.p),
+				 t[1].d.stored_bytes);
 		wjob tj = {.fd = fd, .path = path, .check = 1,
 			   .expect = t->sum_orig, .what = t->name, .buf = -1,
 			   .close_fd = last, .final_size = f->orig_size,
 			   .len = t->d.nbytes};
 		if (!t->d.compressed) {
+			/* Stored = original: the writer checks the one hash. */
 			tj.data = t->stored;
 			tj.drop = t->stored;
 			tj.drop_len = t->d.stored_bytes;
 		} else {
+			uint64_t h;
+			if ((r = buf_reserve(&s->b, IN, (size_t)t->d.stored_bytes)) ||
+			    (r = read_hashed(s->in_fd,
+					     (uint64_t)(t->stored - m->cmap.p),
+					     s->b.p[IN], t->d.stored_bytes, s->xxh,
+					     &h, m->path)))
+				break;
+			if (h != t->sum_stored) {
+				r = df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored "
+					      "bytes differ from their checksum",
+					      m->path, t->name);
+				break;
+			}
 			int b = writer_buffer(&s->w);
-			if ((r = buf_reserve(&s->b, b, (size_t)t->d.nbytes)) ||
-			    (r = df11_mtensor_read(m, f->first + k, s->b.p[b],
-						   t->d.nbytes, 0))) {
+			if ((r = buf_reserve(&s->b, b, (size_t)t->d.nbytes))) {
+				writer_release(&s->w, b);
+				break;
+			}
+			r = df11_decode(s->dec, s->b.p[IN],
+					(size_t)t->d.stored_bytes,
+					(uint16_t *)(void *)s->b.p[b], t->d.n_elems);
+			if (r) {
+				r = df11_fail(r, "%s: tensor %s: %s", m->path,
+					      t->name, df11_last_error());
 				writer_release(&s->w, b);
 				break;
 			}
 			tj.data = s->b.p[b];
 			tj.buf = b;
-			tj.drop = t->stored;
-			tj.drop_len = t->d.stored_bytes;
 			s->st.n_compressed++;
 		}
 		r = writer_push(&s->w, &tj);
@@ -718,14 +790,22 @@ df11_result df11_unpack(const char *input, const char *output,
 				 input);
 	}
 	df11_model_set_threads(m, opt->threads);
-	unpack_state s = {.m = m, .opt = opt};
+	unpack_state s = {.m = m, .opt = opt, .in_fd = -1};
 	char *tmp = df11_temp_name(output);
 	int is_dir = m->src_kind == DF11_SRC_FOLDER;
 	int made = 0;
-	if (!tmp) {
+	s.xxh = XXH3_createState();
+	s.dec = df11_decoder_new(opt->threads);
+	if (!tmp || !s.xxh || !s.dec) {
 		r = df11_fail(DF11_NOMEM, "unpack");
 		goto out;
 	}
+	s.in_fd = open(input, O_RDONLY | O_CLOEXEC);
+	if (s.in_fd < 0) {
+		r = df11_fail_errno(DF11_IO, errno, "%s", input);
+		goto out;
+	}
+	posix_fadvise(s.in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (is_dir) {
 		made = mkdtemp(tmp) != NULL;
 		if (made)
@@ -808,6 +888,10 @@ out:
 			unlink(tmp);
 	}
 	buf_free(&s.b);
+	if (s.in_fd >= 0)
+		close(s.in_fd);
+	XXH3_freeState(s.xxh);
+	df11_decoder_free(s.dec);
 	free(tmp);
 	df11_model_close(m);
 	return r;
