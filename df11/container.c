@@ -30,7 +30,13 @@
 #include "df11/model_internal.h"
 
 #define QUEUE 16
-#define NBUF 2
+/* Output buffers: pack keeps two whole encoded tensors (the encoder
+ * needs the whole tensor); unpack decodes in DECODE_CHUNK pieces, so four
+ * small buffers keep the writer fed. */
+#define PACK_BUFS 2
+#define UNPACK_BUFS 4
+#define MAXBUF 4
+#define DECODE_CHUNK ((uint64_t)32 << 20) /* bytes of decoded output */
 
 /* ---------------------------------------------------------- writer thread */
 
@@ -45,6 +51,8 @@ typedef struct wjob {
 	uint64_t *hsrc_out;
 	uint64_t *hdata_out;   /* hash of data */
 	int check;             /* data must hash to expect */
+	int cont, more;        /* the hash continues from the previous job /
+				* into the next one (a tensor in pieces) */
 	uint64_t expect;
 	const char *what;      /* tensor or file name, for messages */
 	const uint8_t *drop;   /* mapped input to release afterwards */
@@ -60,7 +68,8 @@ typedef struct writer {
 	pthread_cond_t cv;
 	wjob q[QUEUE];
 	int head, count, stop, started;
-	int buf_busy[NBUF];
+	int buf_busy[MAXBUF];
+	int nbuf;              /* buffers in use: PACK_BUFS or UNPACK_BUFS */
 	uint64_t pos;          /* position in the current fd */
 	XXH3_state_t *xxh;
 	df11_result err;
@@ -130,8 +139,8 @@ static df11_result run_job(writer *w, const wjob *j)
 			return r;
 		w->pos += pad;
 	}
-	int hash = j->hdata_out || j->check;
-	if (hash)
+	int hash = j->hdata_out || j->check || j->more;
+	if (hash && !j->cont)
 		XXH3_64bits_reset(w->xxh);
 	for (uint64_t at = 0; at < j->len;) {
 		uint64_t n = j->len - at < WRITE_CHUNK ? j->len - at : WRITE_CHUNK;
@@ -142,7 +151,7 @@ static df11_result run_job(writer *w, const wjob *j)
 		at += n;
 	}
 	w->pos += j->len;
-	if (hash) {
+	if (hash && !j->more) {
 		uint64_t h = XXH3_64bits_digest(w->xxh);
 		if (j->hdata_out)
 			*j->hdata_out = h;
@@ -196,9 +205,10 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static df11_result writer_start(writer *w)
+static df11_result writer_start(writer *w, int nbuf)
 {
 	memset(w, 0, sizeof *w);
+	w->nbuf = nbuf;
 	if (!(w->xxh = XXH3_createState()))
 		return df11_fail(DF11_NOMEM, "hash state");
 	pthread_mutex_init(&w->mu, NULL);
@@ -247,7 +257,7 @@ static int writer_buffer(writer *w)
 {
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		for (int b = 0; b < NBUF; b++)
+		for (int b = 0; b < w->nbuf; b++)
 			if (!w->buf_busy[b]) {
 				w->buf_busy[b] = 1;
 				pthread_mutex_unlock(&w->mu);
@@ -277,12 +287,12 @@ static df11_result writer_finish(writer *w)
 	return DF11_OK;
 }
 
-/* NBUF output buffers shared with the writer, and slot IN, the main
- * thread's input buffer. */
-#define IN NBUF
+/* Output buffers shared with the writer, and slot IN, the main thread's
+ * input buffer. */
+#define IN MAXBUF
 typedef struct buffers {
-	uint8_t *p[NBUF + 1];
-	size_t cap[NBUF + 1];
+	uint8_t *p[MAXBUF + 1];
+	size_t cap[MAXBUF + 1];
 } buffers;
 
 static df11_result buf_reserve(buffers *b, int i, size_t n)
@@ -310,7 +320,7 @@ static df11_result buf_reserve(buffers *b, int i, size_t n)
 
 static void buf_free(buffers *b)
 {
-	for (int i = 0; i <= NBUF; i++)
+	for (int i = 0; i <= MAXBUF; i++)
 		if (b->p[i])
 			munmap(b->p[i], b->cap[i]);
 }
@@ -628,7 +638,7 @@ df11_result df11_pack(const char *input, const char *output,
 		goto out;
 	}
 	fchmod(s.fd, 0644);
-	if ((r = writer_start(&s.w)))
+	if ((r = writer_start(&s.w, PACK_BUFS)))
 		goto out;
 	r = pack_body(&s);
 	writer_finish(&s.w);
@@ -694,6 +704,42 @@ typedef struct unpack_state {
 	df11_pack_stats st;
 } unpack_state;
 
+/* Decodes a tensor (its payload in the IN buffer) in DECODE_CHUNK pieces,
+ * each handed to the writer as it is done; the writer's hash runs across
+ * the pieces and is checked at the last one. tj: the job for the whole
+ * tensor. */
+static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
+				 const wjob *tj)
+{
+	uint64_t n = t->d.n_elems, per = DECODE_CHUNK / 2;
+	for (uint64_t first = 0; first < n; first += per) {
+		uint64_t cnt = n - first < per ? n - first : per;
+		int b = writer_buffer(&s->w);
+		df11_result r = buf_reserve(&s->b, b, (size_t)(2 * cnt));
+		if (!r)
+			r = df11_decode_range(s->dec, s->b.p[IN],
+					      (size_t)t->d.stored_bytes, first, cnt,
+					      (uint16_t *)(void *)s->b.p[b]);
+		if (r) {
+			writer_release(&s->w, b);
+			return df11_fail(r, "%s: tensor %s: %s", s->m->path,
+					 t->name, df11_last_error());
+		}
+		wjob j = *tj;
+		int last = first + cnt == n;
+		j.data = s->b.p[b];
+		j.len = 2 * cnt;
+		j.buf = b;
+		j.cont = first > 0;
+		j.more = !last;
+		j.check = last;
+		j.close_fd = tj->close_fd && last;
+		if ((r = writer_push(&s->w, &j)))
+			return r;
+	}
+	return DF11_OK;
+}
+
 static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			       uint64_t *done, uint64_t total)
 {
@@ -740,23 +786,14 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 					      m->path, t->name);
 				break;
 			}
-			int b = writer_buffer(&s->w);
-			if ((r = buf_reserve(&s->b, b, (size_t)t->d.nbytes))) {
-				writer_release(&s->w, b);
+			if ((r = unpack_pieces(s, t, &tj)))
 				break;
-			}
-			r = df11_decode(s->dec, s->b.p[IN],
-					(size_t)t->d.stored_bytes,
-					(uint16_t *)(void *)s->b.p[b], t->d.n_elems);
-			if (r) {
-				r = df11_fail(r, "%s: tensor %s: %s", m->path,
-					      t->name, df11_last_error());
-				writer_release(&s->w, b);
-				break;
-			}
-			tj.data = s->b.p[b];
-			tj.buf = b;
 			s->st.n_compressed++;
+			*done += t->d.nbytes;
+			fd_queued = last;
+			if (cancelled(s->opt, *done, total))
+				r = df11_fail(DF11_IO, "interrupted");
+			continue;
 		}
 		r = writer_push(&s->w, &tj);
 		fd_queued = !r && last;
@@ -820,7 +857,7 @@ df11_result df11_unpack(const char *input, const char *output,
 		r = df11_fail_errno(DF11_IO, errno, "%s", output);
 		goto out;
 	}
-	if ((r = writer_start(&s.w)))
+	if ((r = writer_start(&s.w, UNPACK_BUFS)))
 		goto out;
 	uint64_t total = 0, done = 0;
 	for (size_t i = 0; i < m->nf; i++)
