@@ -68,6 +68,7 @@ typedef struct writer {
 	pthread_cond_t cv;
 	wjob q[QUEUE];
 	int head, count, stop, started;
+	int abort;             /* skip the queued jobs (the caller failed) */
 	int buf_busy[MAXBUF];
 	int nbuf;              /* buffers in use: PACK_BUFS or UNPACK_BUFS */
 	uint64_t pos;          /* position in the current fd */
@@ -182,7 +183,7 @@ static void *writer_main(void *arg)
 		wjob j = w->q[w->head];
 		pthread_mutex_unlock(&w->mu);
 		df11_result r = DF11_OK;
-		if (!w->err)
+		if (!w->err && !w->abort)
 			r = run_job(w, &j);
 		/* A file's last job owns its descriptor, error or not. */
 		if (j.close_fd) {
@@ -265,6 +266,18 @@ static int writer_buffer(writer *w)
 			}
 		pthread_cond_wait(&w->cv, &w->mu);
 	}
+}
+
+/* The caller failed: the queued jobs are dropped, and once this returns
+ * the writer no longer touches any of their files or buffers. */
+static void writer_abort(writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->abort = 1;
+	pthread_cond_broadcast(&w->cv);
+	while (w->count)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
 }
 
 /* Drains the queue and stops the thread; returns its first error. */
@@ -801,9 +814,12 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 		if (!r && cancelled(s->opt, *done, total))
 			r = df11_fail(DF11_IO, "interrupted");
 	}
-	/* If the file's last job never went out, its descriptor is ours. */
-	if (!fd_queued)
+	/* If the file's last job never went out (so r is set), its
+	 * descriptor is ours, once the writer has let go of the file. */
+	if (!fd_queued) {
+		writer_abort(&s->w);
 		close(fd);
+	}
 	return r;
 }
 
