@@ -408,6 +408,83 @@ static void test_hostile_directory(void **state)
 	free(dir);
 }
 
+/* Offset of tensor record `want` in a container's directory. */
+static uint64_t tensor_record(const uint8_t *c, size_t size, uint64_t want)
+{
+	const uint8_t *tr = c + size - 64;
+	uint64_t p = df11_rd64(tr + 8), nf = df11_rd64(tr + 32);
+	for (uint64_t i = 0; i < nf; i++)
+		p += DF11_CT_FILE_REC + df11_rd32(c + p + 4);
+	for (uint64_t i = 0; i < want; i++)
+		p += DF11_CT_TENSOR_REC + 8u * c[p + 6] + df11_rd32(c + p + 8);
+	return p;
+}
+
+/* A payload changed and its stored checksum forged to match (with the
+ * directory's and trailer's): the decoded bytes no longer match the
+ * original's checksum, so unpack fails and writes nothing. */
+static void test_forged_payload(void **state)
+{
+	(void)state;
+	char *dir = make_tmpdir();
+	char *in = path_join(dir, "m.safetensors");
+	char *ct = path_join(dir, "m.df11");
+	char *bad = path_join(dir, "bad.df11");
+	char *out = path_join(dir, "out.safetensors");
+	write_st_mixed(in, 2, 200, 300, 6);
+	assert_int_equal(df11_pack(in, ct, NULL, NULL), DF11_OK);
+	size_t size;
+	uint8_t *c = read_bytes(ct, &size);
+	df11_rng rng;
+	df11_rng_seed(&rng, 5);
+	int caught = 0;
+	for (int it = 0; it < 20; it++) {
+		uint64_t ti = it % 2; /* w.0, w.1: the large encoded tensors */
+		uint64_t rec = tensor_record(c, size, ti);
+		uint8_t *mut = malloc(size);
+		memcpy(mut, c, size);
+		uint64_t off = df11_rd64(mut + rec + 32), len = df11_rd64(mut + rec + 40);
+		/* Past the encoded tensor's own header, into its data. */
+		uint64_t at = off + 32 + df11_rng_next(&rng) % (len - 32);
+		mut[at] ^= (uint8_t)(1u << (df11_rng_next(&rng) % 8));
+		df11_wr64(mut + rec + 56, df11_xxh3(mut + off, (size_t)len));
+		uint8_t *tr = mut + size - 64;
+		uint64_t d = df11_rd64(tr + 8), dn = df11_rd64(tr + 16);
+		df11_wr64(tr + 24, df11_xxh3(mut + d, (size_t)dn));
+		df11_wr64(tr + 56, df11_xxh3(tr, 56));
+		write_bytes(bad, mut, size);
+		free(mut);
+		df11_result r = df11_unpack(bad, out, NULL, NULL);
+		if (r == DF11_OK) {
+			/* A bit the decoder never reads (padding): harmless,
+			 * as long as what came out is the original. */
+			assert_same_file(in, out);
+			remove(out);
+			continue;
+		}
+		caught++;
+		if (r != DF11_CHECKSUM && r != DF11_BAD_DATA)
+			fail_msg("forged flip at %llu: unpack gave %d (%s)",
+				 (unsigned long long)at, r, df11_last_error());
+		assert_false(exists(out));
+		reports rp = {0};
+		uint64_t n_bad;
+		r = df11_verify(bad, NULL, NULL, collect, &rp, &n_bad);
+		assert_int_equal(r, DF11_CHECKSUM);
+		assert_int_equal(n_bad, 1);
+		assert_string_equal(rp.what[0], ti ? "w.1" : "w.0");
+	}
+	assert_true(caught >= 18);
+	assert_no_temp(dir);
+	free(c);
+	free(in);
+	free(ct);
+	free(bad);
+	free(out);
+	rm_tree(dir);
+	free(dir);
+}
+
 /* A header of odd length puts the data area, and so BF16 tensors, at odd
  * addresses in the mapping: the encoder must still see aligned words. */
 static void test_odd_alignment(void **state)
@@ -481,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_bitflip_every_tensor),
 		cmocka_unit_test(test_structure_corruption),
 		cmocka_unit_test(test_hostile_directory),
+		cmocka_unit_test(test_forged_payload),
 		cmocka_unit_test(test_odd_alignment),
 		cmocka_unit_test(test_cancel),
 	};
