@@ -54,7 +54,7 @@ static int ends_with(const char *s, const char *suffix)
 	return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-static char *join_path(const char *a, const char *b)
+char *df11_join_path(const char *a, const char *b)
 {
 	size_t na = strlen(a), nb = strlen(b);
 	char *s = malloc(na + nb + 2);
@@ -182,7 +182,7 @@ static df11_result scan(const char *root, const char *rel, int depth,
 	if (depth > MAX_DEPTH)
 		return df11_fail(DF11_LIMIT, "%s/%s: folders nested deeper than %d",
 				 root, rel, MAX_DEPTH);
-	char *dir = *rel ? join_path(root, rel) : strdup(root);
+	char *dir = *rel ? df11_join_path(root, rel) : strdup(root);
 	if (!dir)
 		return df11_fail(DF11_NOMEM, "%s", root);
 	DIR *d = opendir(dir);
@@ -196,8 +196,8 @@ static df11_result scan(const char *root, const char *rel, int depth,
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		char *full = join_path(dir, e->d_name);
-		char *sub = *rel ? join_path(rel, e->d_name) : strdup(e->d_name);
+		char *full = df11_join_path(dir, e->d_name);
+		char *sub = *rel ? df11_join_path(rel, e->d_name) : strdup(e->d_name);
 		struct stat st;
 		if (!full || !sub) {
 			r = df11_fail(DF11_NOMEM, "%s", dir);
@@ -307,7 +307,7 @@ static df11_result open_folder(df11_model *m, const char *path)
 	qsort(files.v, files.n, sizeof *files.v, cmp_str);
 	size_t n_st = 0;
 	for (size_t i = 0; i < files.n && !r; i++) {
-		char *full = join_path(path, files.v[i]);
+		char *full = df11_join_path(path, files.v[i]);
 		if (!full) {
 			r = df11_fail(DF11_NOMEM, "%s", path);
 			break;
@@ -551,6 +551,16 @@ static df11_result open_container(df11_model *m)
 		return df11_fail(DF11_BAD_DATA, "%s: %llu files, %llu tensors",
 				 path, (unsigned long long)n_files,
 				 (unsigned long long)n_tensors);
+	/* Records have a minimum size: the counts cannot claim more than
+	 * the directory holds (bounds the allocations below by the file). */
+	if (n_files * (DF11_CT_FILE_REC + 1) > dir_size ||
+	    n_tensors * (DF11_CT_TENSOR_REC + 1) >
+		    dir_size - n_files * (DF11_CT_FILE_REC + 1))
+		return df11_fail(DF11_BAD_DATA, "%s: %llu files and %llu tensors "
+				 "do not fit a %llu-byte directory", path,
+				 (unsigned long long)n_files,
+				 (unsigned long long)n_tensors,
+				 (unsigned long long)dir_size);
 	const uint8_t *dir = b + dir_off;
 	if (df11_rd64(tr + 24) != df11_xxh3(dir, (size_t)dir_size))
 		return df11_fail(DF11_CHECKSUM, "%s: directory", path);

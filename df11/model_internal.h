@@ -102,6 +102,9 @@ struct df11_model {
 
 uint64_t df11_xxh3(const void *p, size_t n);
 
+/* "a/b", malloc'd; NULL if out of memory. */
+char *df11_join_path(const char *a, const char *b);
+
 /* Checks a relative path from a container or index: no absolute path,
  * no "." or ".." component, no empty component, no control bytes. */
 int df11_safe_relpath(const char *s);

@@ -185,7 +185,9 @@ df11_result df11_model_find(const df11_model *m, const char *name,
 			    size_t *index_ret);
 
 /* The tensor's original bytes (decoded if compressed), checked against the
- * stored checksum where the file has one. dst_size must equal nbytes. */
+ * stored checksum where the file has one. dst_size must equal nbytes.
+ * read and read_range use the model's one decoder: call them from one
+ * thread at a time (open the model once per thread otherwise). */
 df11_result df11_model_read(df11_model *m, size_t i, void *dst,
 			    size_t dst_size);
 

@@ -6,3 +6,17 @@ target_link_libraries(df11_model_testutil PUBLIC df11 PkgConfig::CMOCKA m)
 
 df11_add_test(test_safetensors test_safetensors.c)
 target_link_libraries(test_safetensors PRIVATE df11_model_testutil)
+
+df11_add_test(test_container test_container.c)
+target_link_libraries(test_container PRIVATE df11_model_testutil)
+
+# The programs end to end (needs python3 with numpy and safetensors, which
+# scripts/setup.sh installs).
+add_test(NAME test_tools
+         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/test_tools.sh ${CMAKE_BINARY_DIR}/bin)
+set_tests_properties(test_tools PROPERTIES TIMEOUT 300)
+
+# The README example (scripts/example.sh) with the programs built here.
+add_test(NAME example COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/example.sh)
+set_tests_properties(example PROPERTIES
+  ENVIRONMENT "DF11_BIN=${CMAKE_BINARY_DIR}/bin;DF11_DATA=${CMAKE_SOURCE_DIR}/../shared/data")
