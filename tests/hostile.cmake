@@ -1,4 +1,14 @@
 # Hostile and corrupted inputs, and one regression test per bug that the
 # fuzzers or these tests found (issue 6). Included by tests/CMakeLists.txt.
-df11_add_test(test_regress test_regress.c)
-target_link_libraries(test_regress PRIVATE df11_testutil)
+#
+# alloc_track.c counts the library's heap use through -Wl,--wrap (libdf11
+# is a static library), so tests can bound what a hostile input costs.
+set(DF11_ALLOC_WRAP
+  "-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=posix_memalign,--wrap=strdup")
+
+df11_add_test(test_regress test_regress.c alloc_track.c)
+target_link_libraries(test_regress PRIVATE df11_testutil ${DF11_ALLOC_WRAP})
+
+# Hostile encoded tensors.
+df11_add_test(test_hostile_codec test_hostile_codec.c alloc_track.c)
+target_link_libraries(test_hostile_codec PRIVATE df11_testutil ${DF11_ALLOC_WRAP})
