@@ -566,8 +566,14 @@ static df11_result prepare(df11_decoder *d, const df11_parsed *P)
 		df11_huff_canon_init(P->code_len, &d->canon);
 		d->have_tables = 1;
 	}
-	/* A block's codes start in its 2^(w+b) bits; at least 1 bit each. */
-	size_t need = ((size_t)1 << (L->window_log2 + L->block_log2)) + 16;
+	/* A block's codes start in its 2^(w+b) bits, at least 1 bit each, and
+	 * are never more than the tensor's elements: a small tensor claiming
+	 * huge blocks must not buy megabytes of scratch per thread. The
+	 * decode loop stores up to 16 bytes past the last code. */
+	uint64_t codes = (uint64_t)1 << (L->window_log2 + L->block_log2);
+	if (codes > L->n_elems)
+		codes = L->n_elems;
+	size_t need = (size_t)codes + 16;
 	if (d->scratch_size < need) {
 		uint8_t *s = malloc(need * (size_t)d->threads);
 		if (!s)

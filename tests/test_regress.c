@@ -14,6 +14,7 @@
 
 #include "df11.h"
 #include "df11/synth.h"
+#include "tests/alloc_track.h"
 #include "tests/testutil.h"
 
 /* Caught by fuzz_roundtrip (seed roundtrip/words_w16_b4_l15 with its block
@@ -43,10 +44,44 @@ static void test_default_block_log2_with_large_windows(void **state)
 	free(v);
 }
 
+/* Caught by the allocation bound of tests/test_hostile_codec.c (issue 6,
+ * "a hostile file never makes a program allocate more than its contents
+ * justify"): the fast decoder sized its per-thread scratch from the
+ * header's window_log2 + block_log2 alone, so a 300-element tensor of
+ * about 500 bytes declaring 2^20-bit blocks made a 16-thread decoder
+ * allocate 16 MiB. A block never holds more codes than the tensor has
+ * elements; the scratch is now bounded by that too. */
+static void test_decoder_scratch_bounded_by_tensor_size(void **state)
+{
+	(void)state;
+	uint16_t v[300];
+	df11_synth_matrix(2, 1, 300, 0.02f, v);
+	df11_encode_options opt = {.window_log2 = 16, .block_log2 = 4};
+	size_t size;
+	uint8_t *enc = encode_alloc(v, 300, &opt, &size);
+	df11_tensor_info info;
+	assert_int_equal(df11_inspect(enc, size, &info), DF11_OK);
+	assert_int_equal(info.codec, DF11_CODEC_HUFFMAN);
+	uint16_t out[300];
+	df11_decoder *d = df11_decoder_new(16);
+	assert_non_null(d);
+	alloc_track_reset();
+	assert_int_equal(df11_decode(d, enc, size, out, 300), DF11_OK);
+	assert_memory_equal(out, v, sizeof v);
+	/* The decode job (about 41 KB) plus scratch of ~300 bytes/thread. */
+	size_t peak = alloc_track_peak();
+	if (peak > 64 * 1024)
+		fail_msg("%zu-byte tensor: decoder allocated %zu bytes", size,
+			 peak);
+	df11_decoder_free(d);
+	free(enc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_block_log2_with_large_windows),
+		cmocka_unit_test(test_decoder_scratch_bounded_by_tensor_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
