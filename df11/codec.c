@@ -18,6 +18,11 @@
 #error "df11's CPU fast paths assume a little-endian host"
 #endif
 
+/* Blocks a CPU thread decodes side by side. */
+#ifndef STREAMS
+#define STREAMS 4
+#endif
+
 /* Below this many elements per thread, threads cost more than they save. */
 #define MIN_ELEMS_PER_THREAD (1u << 20)
 #define MAX_THREADS 256
@@ -53,7 +58,7 @@ static int clamp_threads(int threads, uint64_t n_elems)
 static void histogram(const uint16_t *src, uint64_t n, uint64_t out[256])
 {
 	/* Four sub-histograms break the store-to-load dependency on runs of
-	 * equal exponents. */
+	 * equal exponents; one 8-byte load feeds four counts. */
 	uint32_t h[4][256];
 	memset(h, 0, sizeof h);
 	memset(out, 0, 256 * sizeof out[0]);
@@ -62,10 +67,12 @@ static void histogram(const uint16_t *src, uint64_t n, uint64_t out[256])
 		uint64_t m = n < (1u << 30) ? n : (1u << 30);
 		uint64_t i = 0;
 		for (; i + 4 <= m; i += 4) {
-			h[0][df11_bf16_exponent(src[i])]++;
-			h[1][df11_bf16_exponent(src[i + 1])]++;
-			h[2][df11_bf16_exponent(src[i + 2])]++;
-			h[3][df11_bf16_exponent(src[i + 3])]++;
+			uint64_t x;
+			memcpy(&x, src + i, 8);
+			h[0][(x >> 7) & 0xff]++;
+			h[1][(x >> 23) & 0xff]++;
+			h[2][(x >> 39) & 0xff]++;
+			h[3][(x >> 55) & 0xff]++;
 		}
 		for (; i < m; i++)
 			h[0][df11_bf16_exponent(src[i])]++;
@@ -125,7 +132,8 @@ typedef struct enc_job {
 	uint64_t n_elems;
 	int threads;
 	uint64_t (*hist)[256];       /* [threads][256] */
-	const uint32_t *code;        /* code | (length << 16), per exponent */
+	const uint64_t *code;        /* bit-reversed code, per exponent */
+	const uint8_t *len;          /* code length, per exponent */
 	uint64_t *start_bit;         /* [threads + 1] */
 	uint8_t **chunk_out;         /* [threads]: where each chunk writes */
 	uint8_t *sm;                 /* sign|mantissa plane */
@@ -159,39 +167,85 @@ static void enc_chunk(void *arg, int ci)
 	chunk_range(J->n_elems, J->threads, ci, &b, &e);
 	const uint64_t W = (uint64_t)1 << J->window_log2;
 	const uint64_t bmask = ((uint64_t)1 << J->block_log2) - 1;
-	const uint32_t *code = J->code;
-	uint64_t pos = J->start_bit[ci];
-	uint64_t boundary = (pos + W - 1) & ~(W - 1);
-	uint8_t *p = J->chunk_out[ci];
+	const uint64_t *code = J->code;
+	const uint8_t *len = J->len;
+	const uint64_t pos0 = J->start_bit[ci] & ~(uint64_t)7;
+	uint64_t boundary = (J->start_bit[ci] + W - 1) & ~(W - 1);
+	uint8_t *const p0 = J->chunk_out[ci];
+	uint8_t *p = p0;
 	uint64_t acc = 0;
-	unsigned nacc = (unsigned)(pos & 7);
+	unsigned nacc = (unsigned)(J->start_bit[ci] & 7);
+	/* The next code starts at bit pos0 + 8 * (p - p0) + nacc. Groups of
+	 * three codes start at most 30 bits past it and nacc < 8: a group can
+	 * reach the next window boundary only once p passes slow_at. */
+#define DF11_SLOW_AT()                                                   \
+	(boundary - pos0 > 38 ? p0 + ((boundary - pos0 - 38) >> 3) : p0)
+	uint8_t *slow_at = DF11_SLOW_AT();
+
+	/* One code: record the window gap (and block start) when this code
+	 * is the first to start at or after a window boundary, then append
+	 * it. Codes are at most 15 bits, windows at least 64: at most one
+	 * boundary per code. */
+#define DF11_EMIT_CHECKED(sym, i)                                              \
+	do {                                                                   \
+		uint64_t pos = pos0 + ((uint64_t)(p - p0) << 3) + nacc;        \
+		if (pos >= boundary) {                                         \
+			uint64_t k = boundary >> J->window_log2;               \
+			J->window_gap[k] = (uint8_t)(pos - boundary);          \
+			if ((k & bmask) == 0)                                  \
+				J->block_starts[k >> J->block_log2] = (i);     \
+			boundary += W;                                         \
+			slow_at = DF11_SLOW_AT();                              \
+		}                                                              \
+		acc |= code[sym] << nacc;                                      \
+		nacc += len[sym];                                              \
+		DF11_FLUSH();                                                  \
+	} while (0)
+#define DF11_FLUSH()                   \
+	do {                           \
+		store64(p, acc);       \
+		p += nacc >> 3;        \
+		acc >>= nacc & ~7u;    \
+		nacc &= 7u;            \
+	} while (0)
 
 	enum { SUB = 4096 };
 	for (uint64_t s = b; s < e; s += SUB) {
 		uint64_t end = e - s < SUB ? e : s + SUB;
 		const uint16_t *src = J->src;
 		uint8_t *sm = J->sm;
-		for (uint64_t i = s; i < end; i++)
-			sm[i] = df11_bf16_sm(src[i]);
+		/* Split the planes first (vectorized), then code the exponents. */
+		uint8_t ex[SUB];
 		for (uint64_t i = s; i < end; i++) {
-			uint32_t c = code[df11_bf16_exponent(src[i])];
-			if (__builtin_expect(pos >= boundary, 0)) {
-				uint64_t k = boundary >> J->window_log2;
-				J->window_gap[k] = (uint8_t)(pos - boundary);
-				if ((k & bmask) == 0)
-					J->block_starts[k >> J->block_log2] = i;
-				boundary += W;
+			sm[i] = df11_bf16_sm(src[i]);
+			ex[i - s] = (uint8_t)df11_bf16_exponent(src[i]);
+		}
+		uint64_t i = s;
+		/* Three codes (<= 45 bits, plus < 8 pending) per 8-byte flush. */
+		for (; i + 3 <= end; i += 3) {
+			uint32_t e0 = ex[i - s], e1 = ex[i + 1 - s], e2 = ex[i + 2 - s];
+			if (__builtin_expect(p >= slow_at, 0)) {
+				DF11_EMIT_CHECKED(e0, i);
+				DF11_EMIT_CHECKED(e1, i + 1);
+				DF11_EMIT_CHECKED(e2, i + 2);
+				continue;
 			}
-			unsigned len = c >> 16;
-			acc |= (uint64_t)(c & 0xffffu) << nacc;
-			nacc += len;
-			pos += len;
-			store64(p, acc);
-			p += nacc >> 3;
-			acc >>= nacc & ~7u;
-			nacc &= 7u;
+			acc |= code[e0] << nacc;
+			nacc += len[e0];
+			acc |= code[e1] << nacc;
+			nacc += len[e1];
+			acc |= code[e2] << nacc;
+			nacc += len[e2];
+			DF11_FLUSH();
+		}
+		for (; i < end; i++) {
+			uint32_t e0 = ex[i - s];
+			DF11_EMIT_CHECKED(e0, i);
 		}
 	}
+#undef DF11_EMIT_CHECKED
+#undef DF11_FLUSH
+#undef DF11_SLOW_AT
 	store64(p, acc);
 }
 
@@ -295,15 +349,16 @@ df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 	}
 
 	uint16_t codes[256];
-	uint32_t code[256];
+	uint64_t code[256];
 	df11_huff_codes(len, codes);
 	unsigned longest = 0;
 	for (int s = 0; s < 256; s++) {
-		code[s] = codes[s] | ((uint32_t)len[s] << 16);
+		code[s] = codes[s];
 		if (len[s] > longest)
 			longest = len[s];
 	}
 	J.code = code;
+	J.len = len;
 	for (int t = 0; t < T; t++) {
 		uint64_t bits = 0;
 		for (int s = 0; s < 256; s++)
@@ -521,16 +576,20 @@ df11_result df11_inspect(const void *src, size_t size, df11_tensor_info *I)
 
 /* ------------------------------------------------------- fast decoding */
 
+/* Exponents a stream decodes before they are joined with their sign and
+ * mantissa bytes: small, so that scratch, tables and the stream stay in L1
+ * together (whole-block scratch evicted the tables and cost 2x). */
+#define CHUNK_ROUNDS 128
+#define CHUNK_BYTES (CHUNK_ROUNDS * 9 + 16)
+
 struct df11_decoder {
 	int threads;
-	unsigned table_bits;
 	uint8_t table_len[256]; /* lengths the tables were built for */
 	int have_tables;
 	uint16_t single[1u << DF11_TABLE_BITS];
 	uint32_t multi[1u << DF11_TABLE_BITS];
 	df11_huff_canon canon; /* for codes longer than the tables */
-	size_t scratch_size;    /* per thread */
-	uint8_t *scratch;       /* threads * scratch_size */
+	uint8_t (*scratch)[STREAMS][CHUNK_BYTES]; /* per thread */
 };
 
 df11_decoder *df11_decoder_new(int threads)
@@ -540,6 +599,11 @@ df11_decoder *df11_decoder_new(int threads)
 		return NULL;
 	d->threads = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS
 							      : threads;
+	d->scratch = malloc(sizeof *d->scratch * (size_t)d->threads);
+	if (!d->scratch) {
+		free(d);
+		return NULL;
+	}
 	return d;
 }
 
@@ -551,39 +615,19 @@ void df11_decoder_free(df11_decoder *d)
 	free(d);
 }
 
-/* Builds the tables for P unless the last tensor used the same code, and
- * grows the scratch to hold one block's exponents. Allocates only when a
- * tensor needs larger blocks than any before. */
-static df11_result prepare(df11_decoder *d, const df11_parsed *P)
+/* Builds the decode tables for P unless the last tensor used the same
+ * code lengths. */
+static void prepare(df11_decoder *d, const df11_parsed *P)
 {
-	const df11_layout *L = &P->layout;
-	if (!d->have_tables || memcmp(d->table_len, P->code_len, 256) != 0) {
-		d->table_bits = L->max_code_len < DF11_TABLE_BITS ? L->max_code_len
-								  : DF11_TABLE_BITS;
-		memcpy(d->table_len, P->code_len, 256);
-		df11_huff_fill_table(P->code_len, d->table_bits, d->single);
-		df11_huff_fill_multi(d->single, d->table_bits, d->multi);
-		df11_huff_canon_init(P->code_len, &d->canon);
-		d->have_tables = 1;
-	}
-	/* A block's codes start in its 2^(w+b) bits, at least 1 bit each, and
-	 * are never more than the tensor's elements: a small tensor claiming
-	 * huge blocks must not buy megabytes of scratch per thread. The
-	 * decode loop stores up to 16 bytes past the last code. */
-	uint64_t codes = (uint64_t)1 << (L->window_log2 + L->block_log2);
-	if (codes > L->n_elems)
-		codes = L->n_elems;
-	size_t need = (size_t)codes + 16;
-	if (d->scratch_size < need) {
-		uint8_t *s = malloc(need * (size_t)d->threads);
-		if (!s)
-			return df11_fail(DF11_NOMEM, "decoder scratch of %zu bytes",
-					 need * (size_t)d->threads);
-		free(d->scratch);
-		d->scratch = s;
-		d->scratch_size = need;
-	}
-	return DF11_OK;
+	if (d->have_tables && memcmp(d->table_len, P->code_len, 256) == 0)
+		return;
+	/* Always 2^12 entries, even for shorter codes: the mask is then a
+	 * constant in the hot loops. */
+	memcpy(d->table_len, P->code_len, 256);
+	df11_huff_fill_table(P->code_len, DF11_TABLE_BITS, d->single);
+	df11_huff_fill_multi(d->single, DF11_TABLE_BITS, d->multi);
+	df11_huff_canon_init(P->code_len, &d->canon);
+	d->have_tables = 1;
 }
 
 /* Where the first code of window k starts (stream_bits if none does). */
@@ -605,75 +649,62 @@ static inline uint64_t block_start_elem(const df11_parsed *P, uint64_t j)
 	return df11_rd64(P->block_starts + 8 * j);
 }
 
-/* Decodes the exponents of block j into out[0..count). Returns the number
- * of codes, or -1 if the block's codes do not end exactly where the next
- * block's begin. */
-static df11_result decode_block_exponents(const df11_decoder *d,
-					  const df11_parsed *P, uint64_t j,
-					  uint8_t *out, uint64_t *count_ret)
+/* What decoded elements go where: dst receives [first, first + count). */
+typedef struct dec_out {
+	const uint8_t *sm;
+	uint16_t *dst;
+	uint64_t first, count;
+} dec_out;
+
+/* Decoding state of one block's exponent stream. */
+typedef struct bstream {
+	uint64_t j;         /* block */
+	uint64_t pos, end;  /* current bit; where the next block's codes begin */
+	uint64_t elem;      /* element of the next exponent */
+	uint64_t remaining; /* exponents still to decode */
+	uint8_t *buf;       /* CHUNK_BYTES of scratch */
+} bstream;
+
+/* Sets up block j, after checking that its index entries are consistent:
+ * its codes start before the next block's first bit, the last one runs at
+ * most max_code_len - 1 bits past it, and it has no more codes than bits. */
+static df11_result block_begin(const df11_parsed *P, uint64_t j, uint8_t *buf,
+			       bstream *b)
 {
 	const df11_layout *L = &P->layout;
 	const unsigned wb = L->window_log2 + L->block_log2;
-	const uint64_t first_elem = block_start_elem(P, j);
-	const uint64_t count = block_start_elem(P, j + 1) - first_elem;
-	uint64_t pos = window_start(P, j << L->block_log2);
-	const uint64_t end = window_start(P, (j + 1) << L->block_log2);
-	const uint64_t limit = L->stream_bits;
-	/* Codes of block j start before the next block's first bit; the last
-	 * one can run at most max_code_len - 1 bits past it. */
-	if (end < pos || count > end - pos ||
-	    end > ((j + 1) << wb) + L->max_code_len - 1 ||
-	    (count && pos >= ((j + 1) << wb)))
+	b->j = j;
+	b->elem = block_start_elem(P, j);
+	b->remaining = block_start_elem(P, j + 1) - b->elem;
+	b->pos = window_start(P, j << L->block_log2);
+	b->end = window_start(P, (j + 1) << L->block_log2);
+	b->buf = buf;
+	if (b->end < b->pos || b->remaining > b->end - b->pos ||
+	    b->end > ((j + 1) << wb) + L->max_code_len - 1 ||
+	    (b->remaining && b->pos >= ((j + 1) << wb)))
 		return df11_fail(DF11_BAD_DATA, "block %llu: %llu codes in bits "
 				 "%llu..%llu", (unsigned long long)j,
-				 (unsigned long long)count,
-				 (unsigned long long)pos,
-				 (unsigned long long)end);
-	const uint8_t *s = P->stream;
-	const uint32_t *multi = d->multi;
-	const uint16_t *single = d->single;
-	const uint64_t mask = ((uint64_t)1 << d->table_bits) - 1;
-	const unsigned maxlen = L->max_code_len;
-	uint8_t *o = out, *oend = out + count;
-
-	/* One 8-byte load gives 57 usable bits; three lookups take at most
-	 * 45. Each lookup writes 4 bytes and keeps 0..3 of them; 0 means a
-	 * code longer than the table, decoded bit by bit (rare: such codes
-	 * have probability < 2^-12 each). pos <= limit keeps the load inside
-	 * the stream's 8 bytes of padding. */
-	while (oend - o >= 9 && pos <= limit) {
-		uint64_t bits = load64(s + (pos >> 3)) >> (pos & 7);
-		uint32_t e;
-#define DF11_STEP()                                                     \
-	e = multi[bits & mask];                                         \
-	if (__builtin_expect(e < (1u << 28), 0)) {                      \
-		uint32_t x = df11_huff_decode_slow(&d->canon, bits, maxlen); \
-		e = (x & 0xffu) | ((x >> 8) << 24) | (1u << 28);        \
-	}                                                               \
-	store32(o, e);                                                  \
-	o += e >> 28;                                                   \
-	bits >>= (e >> 24) & 15u;                                       \
-	pos += (e >> 24) & 15u;
-		DF11_STEP() DF11_STEP() DF11_STEP()
-#undef DF11_STEP
-	}
-	while (o < oend && pos <= limit) {
-		uint64_t bits = load64(s + (pos >> 3)) >> (pos & 7);
-		uint32_t e = single[bits & mask];
-		if (e == 0)
-			e = df11_huff_decode_slow(&d->canon, bits, maxlen);
-		*o++ = (uint8_t)e;
-		pos += e >> 8;
-	}
-	if (o != oend || pos != end)
-		return df11_fail(DF11_BAD_DATA, "block %llu: codes end at bit "
-				 "%llu, next block starts at %llu",
-				 (unsigned long long)j, (unsigned long long)pos,
-				 (unsigned long long)end);
-	*count_ret = count;
+				 (unsigned long long)b->remaining,
+				 (unsigned long long)b->pos,
+				 (unsigned long long)b->end);
 	return DF11_OK;
 }
 
+/* Rounds of three lookups that b can surely take: each keeps at most 9
+ * exponents and consumes at most 45 bits, and pos <= limit before a load
+ * keeps the 8-byte load inside the stream's padding. */
+static inline uint64_t safe_rounds(const bstream *b, uint64_t limit)
+{
+	uint64_t by_out = b->remaining / 9;
+	uint64_t by_bits = b->pos > limit ? 0 : (limit - b->pos) / 45 + 1;
+	uint64_t r = by_out < by_bits ? by_out : by_bits;
+	return r < CHUNK_ROUNDS ? r : CHUNK_ROUNDS;
+}
+
+/* Compiled for AVX2 and for baseline x86-64, chosen at load time. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 static void join_planes(const uint8_t *exps, const uint8_t *sm, uint16_t *dst,
 			uint64_t n)
 {
@@ -681,11 +712,138 @@ static void join_planes(const uint8_t *exps, const uint8_t *sm, uint16_t *dst,
 		dst[i] = df11_bf16_join(exps[i], sm[i]);
 }
 
+/* Joins the n exponents in b->buf with their sign|mantissa bytes into the
+ * part of the output that wants them. */
+static inline void flush(bstream *b, uint64_t n, const dec_out *out)
+{
+	uint64_t lo = b->elem > out->first ? b->elem : out->first;
+	uint64_t hi = b->elem + n, want_hi = out->first + out->count;
+	hi = hi < want_hi ? hi : want_hi;
+	if (lo < hi)
+		join_planes(b->buf + (lo - b->elem), out->sm + lo,
+			    out->dst + (lo - out->first), hi - lo);
+	b->elem += n;
+	b->remaining -= n;
+}
+
+/* Each lookup writes 4 bytes and keeps 0..3 of them; 0 marks a code
+ * longer than the table, decoded bit by bit (rare: each such code has
+ * probability below 2^-12). One 8-byte load gives 57 usable bits; three
+ * lookups take at most 45. N streams advance in lock step: each lookup
+ * depends on the previous one's length, so interleaving independent chains
+ * keeps the core busy. */
+static inline __attribute__((always_inline)) void
+decode_rounds(const df11_decoder *d, const uint8_t *s,
+				 unsigned maxlen, bstream *b, int n,
+				 uint64_t rounds, uint64_t *produced)
+{
+	const uint32_t *multi = d->multi;
+	const uint64_t mask = ((uint64_t)1 << DF11_TABLE_BITS) - 1;
+	uint64_t pos[STREAMS];
+	uint8_t *o[STREAMS];
+	for (int k = 0; k < n; k++) {
+		pos[k] = b[k].pos;
+		o[k] = b[k].buf;
+	}
+	while (rounds--) {
+		uint64_t bits[STREAMS];
+#pragma GCC unroll 8
+		for (int k = 0; k < n; k++)
+			bits[k] = load64(s + (pos[k] >> 3)) >> (pos[k] & 7);
+#pragma GCC unroll 3
+		for (int step = 0; step < 3; step++) {
+#pragma GCC unroll 8
+			for (int k = 0; k < n; k++) {
+				uint32_t e = multi[bits[k] & mask];
+				if (__builtin_expect(e < (1u << 30), 0)) {
+					uint32_t x = df11_huff_decode_slow(
+						&d->canon, bits[k], maxlen);
+					e = (x & 0xffu) | ((x >> 8) << 24) |
+					    (1u << 30);
+				}
+				store32(o[k], e);
+				o[k] += e >> 30;
+				bits[k] >>= (e >> 24) & 63u;
+				pos[k] += (e >> 24) & 63u;
+			}
+		}
+	}
+	for (int k = 0; k < n; k++) {
+		b[k].pos = pos[k];
+		produced[k] = (uint64_t)(o[k] - b[k].buf);
+	}
+}
+
+/* Decodes what is left of b on its own and checks that exactly the
+ * block's codes were consumed. */
+static df11_result block_finish(const df11_decoder *d, const df11_parsed *P,
+				bstream *b, const dec_out *out)
+{
+	const uint8_t *s = P->stream;
+	const uint64_t limit = P->layout.stream_bits;
+	const unsigned maxlen = P->layout.max_code_len;
+	const uint64_t mask = ((uint64_t)1 << DF11_TABLE_BITS) - 1;
+	uint64_t rounds, produced;
+	while ((rounds = safe_rounds(b, limit)) > 0) {
+		decode_rounds(d, s, maxlen, b, 1, rounds, &produced);
+		flush(b, produced, out);
+	}
+	uint64_t n = 0;
+	while (n < b->remaining && b->pos <= limit) {
+		uint64_t bits = load64(s + (b->pos >> 3)) >> (b->pos & 7);
+		uint32_t e = d->single[bits & mask];
+		if (e == 0)
+			e = df11_huff_decode_slow(&d->canon, bits, maxlen);
+		b->buf[n++] = (uint8_t)e;
+		b->pos += e >> 8;
+	}
+	if (n != b->remaining || b->pos != b->end)
+		return df11_fail(DF11_BAD_DATA, "block %llu: codes end at bit "
+				 "%llu, next block starts at %llu",
+				 (unsigned long long)b->j,
+				 (unsigned long long)b->pos,
+				 (unsigned long long)b->end);
+	flush(b, n, out);
+	return DF11_OK;
+}
+
+/* Decodes blocks j .. j + STREAMS - 1 (those below hi), side by side. */
+static df11_result decode_blocks(const df11_decoder *d, const df11_parsed *P,
+				 uint64_t j, uint64_t hi,
+				 uint8_t (*scratch)[CHUNK_BYTES],
+				 const dec_out *out)
+{
+	bstream b[STREAMS];
+	int n = hi - j < STREAMS ? (int)(hi - j) : STREAMS;
+	df11_result r;
+	for (int k = 0; k < n; k++)
+		if ((r = block_begin(P, j + (uint64_t)k, scratch[k], &b[k])) !=
+		    DF11_OK)
+			return r;
+	const uint64_t limit = P->layout.stream_bits;
+	while (n == STREAMS) {
+		uint64_t rounds = CHUNK_ROUNDS, produced[STREAMS];
+		for (int k = 0; k < STREAMS; k++) {
+			uint64_t rk = safe_rounds(&b[k], limit);
+			rounds = rk < rounds ? rk : rounds;
+		}
+		if (rounds == 0)
+			break;
+		decode_rounds(d, P->stream, P->layout.max_code_len, b, STREAMS,
+			      rounds, produced);
+		for (int k = 0; k < STREAMS; k++)
+			flush(&b[k], produced[k], out);
+	}
+	for (int k = 0; k < n; k++)
+		if ((r = block_finish(d, P, &b[k], out)) != DF11_OK)
+			return r;
+	return DF11_OK;
+}
+
 typedef struct dec_job {
 	const df11_decoder *d;
 	const df11_parsed *P;
-	uint16_t *dst;         /* receives elements [first, first + count) */
-	uint64_t first, count;
+	dec_out out;
 	uint64_t block_lo, block_hi;
 	int threads;
 	df11_result result[MAX_THREADS];
@@ -695,28 +853,19 @@ typedef struct dec_job {
 static void dec_worker(void *arg, int t)
 {
 	dec_job *J = arg;
-	const df11_parsed *P = J->P;
 	uint64_t nb = J->block_hi - J->block_lo;
 	uint64_t lo = J->block_lo + nb * (uint64_t)t / (uint64_t)J->threads;
 	uint64_t hi = J->block_lo + nb * (uint64_t)(t + 1) / (uint64_t)J->threads;
-	uint8_t *scratch = J->d->scratch + J->d->scratch_size * (size_t)t;
-	const uint64_t want_lo = J->first, want_hi = J->first + J->count;
 	J->result[t] = DF11_OK;
-	for (uint64_t j = lo; j < hi; j++) {
-		uint64_t count = 0;
-		df11_result r = decode_block_exponents(J->d, P, j, scratch, &count);
+	for (uint64_t j = lo; j < hi; j += STREAMS) {
+		df11_result r = decode_blocks(J->d, J->P, j, hi, J->d->scratch[t],
+					      &J->out);
 		if (r != DF11_OK) {
 			J->result[t] = r;
 			snprintf(J->message[t], sizeof J->message[t], "%s",
 				 df11_last_error());
 			return;
 		}
-		uint64_t b = block_start_elem(P, j), e = b + count;
-		uint64_t cb = b > want_lo ? b : want_lo;
-		uint64_t ce = e < want_hi ? e : want_hi;
-		if (cb < ce)
-			join_planes(scratch + (cb - b), P->sm + cb,
-				    J->dst + (cb - want_lo), ce - cb);
 	}
 }
 
@@ -750,17 +899,13 @@ static df11_result decode_range(df11_decoder *d, const df11_parsed *P,
 			dst[i] = df11_bf16_join(L->single_exponent, sm[i]);
 		return DF11_OK;
 	}
-	df11_result r = prepare(d, P);
-	if (r != DF11_OK)
-		return r;
+	prepare(d, P);
 	dec_job *J = calloc(1, sizeof *J);
 	if (!J)
 		return df11_fail(DF11_NOMEM, "decode job");
 	J->d = d;
 	J->P = P;
-	J->dst = dst;
-	J->first = first;
-	J->count = count;
+	J->out = (dec_out){P->sm, dst, first, count};
 	J->block_lo = block_of(P, first);
 	J->block_hi = block_of(P, first + count - 1) + 1;
 	uint64_t nb = J->block_hi - J->block_lo;
@@ -769,7 +914,7 @@ static df11_result decode_range(df11_decoder *d, const df11_parsed *P,
 		T = (int)nb;
 	J->threads = T;
 	df11_parallel_run(T, dec_worker, J);
-	r = DF11_OK;
+	df11_result r = DF11_OK;
 	for (int t = 0; t < T && r == DF11_OK; t++) {
 		if (J->result[t] != DF11_OK)
 			r = df11_fail(J->result[t], "%s", J->message[t]);

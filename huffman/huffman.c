@@ -231,6 +231,6 @@ void df11_huff_fill_multi(const uint16_t *single, unsigned bits,
 			used += l;
 			count++;
 		}
-		multi[idx] = syms | (used << 24) | (count << 28);
+		multi[idx] = syms | (used << 24) | (count << 30);
 	}
 }

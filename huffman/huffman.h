@@ -126,13 +126,15 @@ DF11_HD void df11_huff_fill_table(const uint8_t len[256], unsigned bits,
 }
 
 /* Multi-symbol table for the CPU fast path, 2^bits entries:
- *   31  30 29 28 27   24 23       16 15        8 7         0
- *   +------+-----+-------+-----------+-----------+-----------+
- *   |  0   |count| bits  | symbol 3  | symbol 2  | symbol 1  |
- *   +------+-----+-------+-----------+-----------+-----------+
+ *   31  30 29     24 23       16 15        8 7         0
+ *   +-----+---------+-----------+-----------+-----------+
+ *   |count|  bits   | symbol 3  | symbol 2  | symbol 1  |
+ *   +-----+---------+-----------+-----------+-----------+
  * count (1..3) whole codes fit in the peeked bits; bits is their total
  * length. Unused symbol bytes are zero. count 0: the first code is longer
- * than `bits` (take the slow path). */
+ * than `bits` (take the slow path). The layout keeps the decoder's work
+ * per lookup small: the store takes the low bytes as they are, and
+ * `e >> 24` is a shift count as it is (x86 shifts use its low 6 bits). */
 void df11_huff_fill_multi(const uint16_t *single, unsigned bits,
 			  uint32_t *multi);
 

@@ -205,6 +205,65 @@ df11_result df11_model_encoded(const df11_model *m, size_t i,
 df11_result df11_model_file(const df11_model *m, const char *name,
 			    const void **data_ret, size_t *size_ret);
 
+/* Decoder threads used by df11_model_read (default: the online CPUs). */
+df11_result df11_model_set_threads(df11_model *m, int threads);
+
+/* ------------------------------------------------------------------------
+ * Writing and checking containers (the df11-encode / -decode / -verify
+ * pipelines). Outputs are written under a temporary name in the same
+ * folder and renamed into place only when complete and checked; a failed
+ * or cancelled run removes them.
+ * ---------------------------------------------------------------------- */
+
+/* Called after each tensor or file with the original bytes done so far and
+ * in total. Returning non-zero cancels the run: it then fails with DF11_IO
+ * ("interrupted") and leaves no output. */
+typedef int (*df11_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+typedef struct df11_pack_options {
+	int threads;              /* worker threads; <= 0 means 1 */
+	int force;                /* replace an existing output */
+	df11_progress_fn progress; /* may be NULL */
+	void *progress_ctx;
+} df11_pack_options;
+
+typedef struct df11_pack_stats {
+	uint64_t n_files;         /* files of the checkpoint */
+	uint64_t n_tensors;
+	uint64_t n_compressed;    /* tensors stored df11-encoded */
+	uint64_t bytes_in;        /* bytes read (original or container) */
+	uint64_t bytes_out;       /* bytes written */
+	uint64_t orig_bytes;      /* size of the original checkpoint */
+	uint64_t container_bytes; /* size of the container */
+	uint64_t bf16_elems;      /* elements of the compressed tensors */
+	uint64_t bf16_stored;     /* their encoded bytes */
+} df11_pack_stats;
+
+/* input: a .safetensors file or a checkpoint folder; output: the .df11
+ * container. DF11_EXISTS if output exists and opt->force is 0. */
+df11_result df11_pack(const char *input, const char *output,
+		      const df11_pack_options *opt, df11_pack_stats *stats_ret);
+
+/* Rebuilds the original file (or folder) from a container, byte for byte,
+ * checking every checksum before the output is renamed into place. */
+df11_result df11_unpack(const char *input, const char *output,
+			const df11_pack_options *opt, df11_pack_stats *stats_ret);
+
+/* Called by df11_verify for each failing tensor or file. */
+typedef void (*df11_verify_report_fn)(void *ctx, const char *what,
+				      df11_result r, const char *message);
+
+/* Decodes every tensor of a container and checks it against its stored
+ * checksums; with against != NULL (the original file or folder) also
+ * compares every tensor, header and carried file bit for bit. Each failure
+ * is reported; the result is DF11_OK only if all is intact, DF11_CHECKSUM
+ * (or DF11_BAD_DATA) if something differs, another code for I/O or usage
+ * errors. *n_bad_ret (may be NULL) gets the number of failures. */
+df11_result df11_verify(const char *input, const char *against,
+			const df11_pack_options *opt,
+			df11_verify_report_fn report, void *report_ctx,
+			uint64_t *n_bad_ret);
+
 #ifdef __cplusplus
 }
 #endif

@@ -194,7 +194,7 @@ static void test_decode_table_matches_codes(void **state)
 		}
 	}
 	for (uint32_t idx = 0; idx < 4096; idx++) {
-		uint32_t e = multi[idx], n = e >> 28, bits = (e >> 24) & 15, used = 0;
+		uint32_t e = multi[idx], n = e >> 30, bits = (e >> 24) & 63, used = 0;
 		assert_true(n >= 1 && n <= 3 && bits <= 12);
 		for (uint32_t k = 0; k < n; k++) {
 			uint16_t t = table[(idx >> used) & 4095];

@@ -1,0 +1,1011 @@
+/*
+ * The container pipelines: pack (safetensors -> .df11), unpack (.df11 ->
+ * the original bytes) and verify. Layout: df11/model_internal.h and
+ * docs/FORMAT.md.
+ *
+ * Both directions stream: the main thread encodes (or decodes) one tensor
+ * at a time with all worker threads, while a writer thread hashes and
+ * writes the previous one. Only two tensor-sized buffers exist at any
+ * time, and the input's mapped pages are dropped once written, so peak
+ * memory stays near two of the largest tensors whatever the model's size.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "df11.h"
+#include "df11/error.h"
+#include "df11/format.h"
+#include "df11/model_internal.h"
+
+#define QUEUE 16
+#define NBUF 2
+
+/* ---------------------------------------------------------- file output */
+
+static df11_result write_all(int fd, const void *p, uint64_t n,
+			     const char *path)
+{
+	const uint8_t *b = p;
+	while (n) {
+		size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
+		ssize_t w = write(fd, b, chunk);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return df11_fail_errno(DF11_IO, errno, "%s", path);
+		}
+		b += w;
+		n -= (uint64_t)w;
+	}
+	return DF11_OK;
+}
+
+static int rm_entry(const char *p, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p) < 0 ? -1 : 0;
+}
+
+static void remove_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A temporary name next to the final one, so the rename is atomic. */
+static char *temp_name(const char *final)
+{
+	const char *slash = strrchr(final, '/');
+	size_t dl = slash ? (size_t)(slash - final + 1) : 0;
+	const char *base = slash ? slash + 1 : final;
+	size_t n = strlen(final) + 32;
+	char *t = malloc(n);
+	if (t)
+		snprintf(t, n, "%.*s.%s.tmp.XXXXXX", (int)dl, final, base);
+	return t;
+}
+
+static df11_result check_output(const char *out, int force)
+{
+	struct stat st;
+	if (!*out)
+		return df11_fail(DF11_INVALID_ARG, "empty output name");
+	if (lstat(out, &st) == 0 && !force)
+		return df11_fail(DF11_EXISTS, "%s exists (use --force to replace "
+				 "it)", out);
+	return DF11_OK;
+}
+
+/* Moves tmp into place; an existing output (allowed by force) is moved
+ * aside first and removed only after the new one is in place. */
+static df11_result commit_output(const char *tmp, const char *out)
+{
+	struct stat st;
+	if (lstat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+		char *old = temp_name(out);
+		if (!old || !mkdtemp(old)) {
+			free(old);
+			return df11_fail_errno(DF11_IO, errno, "%s", out);
+		}
+		rmdir(old);
+		if (rename(out, old) < 0) {
+			int e = errno;
+			free(old);
+			return df11_fail_errno(DF11_IO, e, "%s", out);
+		}
+		if (rename(tmp, out) < 0) {
+			int e = errno;
+			rename(old, out);
+			free(old);
+			return df11_fail_errno(DF11_IO, e, "%s", out);
+		}
+		remove_tree(old);
+		free(old);
+		return DF11_OK;
+	}
+	if (rename(tmp, out) < 0)
+		return df11_fail_errno(DF11_IO, errno, "%s", out);
+	return DF11_OK;
+}
+
+/* ---------------------------------------------------------- writer thread */
+
+typedef struct wjob {
+	int fd;
+	const char *path;      /* for messages */
+	const uint8_t *data;   /* bytes to write */
+	uint64_t len;
+	int align;             /* pad the file to DF11_CT_ALIGN first */
+	const uint8_t *hsrc;   /* hash these bytes into *hsrc_out */
+	uint64_t hsrc_len;
+	uint64_t *hsrc_out;
+	uint64_t *hdata_out;   /* hash of data */
+	int check;             /* data must hash to expect */
+	uint64_t expect;
+	const char *what;      /* tensor or file name, for messages */
+	const uint8_t *drop;   /* mapped input to release afterwards */
+	uint64_t drop_len;
+	int buf;               /* buffer to hand back, or -1 */
+	int close_fd;          /* close fd afterwards (checking its size) */
+	uint64_t final_size;
+} wjob;
+
+typedef struct writer {
+	pthread_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	wjob q[QUEUE];
+	int head, count, stop, started;
+	int buf_busy[NBUF];
+	uint64_t pos;          /* position in the current fd */
+	df11_result err;
+	char msg[400];
+} writer;
+
+static void drop_pages(const uint8_t *p, uint64_t len)
+{
+	/* The pages stay in the page cache; they only leave our RSS. */
+	long pg = sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+	uintptr_t e = ((uintptr_t)p + len) & ~((uintptr_t)pg - 1);
+	if (e > a)
+		madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+static df11_result run_job(writer *w, const wjob *j)
+{
+	static const uint8_t zeros[DF11_CT_ALIGN];
+	df11_result r;
+	if (j->hsrc_out)
+		*j->hsrc_out = df11_xxh3(j->hsrc, (size_t)j->hsrc_len);
+	if (j->hdata_out || j->check) {
+		uint64_t h = df11_xxh3(j->data, (size_t)j->len);
+		if (j->hdata_out)
+			*j->hdata_out = h;
+		if (j->check && h != j->expect)
+			return df11_fail(DF11_CHECKSUM, "%s: %s: decoded bytes differ "
+					 "from the stored checksum", j->path,
+					 j->what);
+	}
+	if (j->align && w->pos % DF11_CT_ALIGN) {
+		uint64_t pad = DF11_CT_ALIGN - w->pos % DF11_CT_ALIGN;
+		if ((r = write_all(j->fd, zeros, pad, j->path)))
+			return r;
+		w->pos += pad;
+	}
+	if ((r = write_all(j->fd, j->data, j->len, j->path)))
+		return r;
+	w->pos += j->len;
+	if (j->drop)
+		drop_pages(j->drop, j->drop_len);
+	if (j->close_fd && w->pos != j->final_size)
+		return df11_fail(DF11_BAD_DATA, "%s: %llu bytes written, expected "
+				 "%llu", j->path, (unsigned long long)w->pos,
+				 (unsigned long long)j->final_size);
+	return DF11_OK;
+}
+
+static void *writer_main(void *arg)
+{
+	writer *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->count && !w->stop)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (!w->count)
+			break;
+		wjob j = w->q[w->head];
+		pthread_mutex_unlock(&w->mu);
+		df11_result r = DF11_OK;
+		if (!w->err)
+			r = run_job(w, &j);
+		/* A file's last job owns its descriptor, error or not. */
+		if (j.close_fd) {
+			if (close(j.fd) < 0 && !r)
+				r = df11_fail_errno(DF11_IO, errno, "%s", j.path);
+			w->pos = 0;
+		}
+		pthread_mutex_lock(&w->mu);
+		if (r && !w->err) {
+			w->err = r;
+			snprintf(w->msg, sizeof w->msg, "%s", df11_last_error());
+		}
+		if (j.buf >= 0)
+			w->buf_busy[j.buf] = 0;
+		w->head = (w->head + 1) % QUEUE;
+		w->count--;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static df11_result writer_start(writer *w)
+{
+	memset(w, 0, sizeof *w);
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (pthread_create(&w->tid, NULL, writer_main, w)) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+		return df11_fail(DF11_NOMEM, "cannot start the writer thread");
+	}
+	w->started = 1;
+	return DF11_OK;
+}
+
+/* Queues a job, unless the writer has failed: then the job is not queued
+ * (its buffer is released) and the writer's error comes back. */
+static df11_result writer_push(writer *w, const wjob *j)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->count == QUEUE && !w->err)
+		pthread_cond_wait(&w->cv, &w->mu);
+	df11_result r = w->err;
+	if (!r) {
+		w->q[(w->head + w->count) % QUEUE] = *j;
+		w->count++;
+		pthread_cond_broadcast(&w->cv);
+	} else if (j->buf >= 0) {
+		w->buf_busy[j->buf] = 0;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (r)
+		return df11_fail(r, "%s", w->msg);
+	return DF11_OK;
+}
+
+static void writer_release(writer *w, int b)
+{
+	pthread_mutex_lock(&w->mu);
+	w->buf_busy[b] = 0;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Waits for a free buffer. */
+static int writer_buffer(writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		for (int b = 0; b < NBUF; b++)
+			if (!w->buf_busy[b]) {
+				w->buf_busy[b] = 1;
+				pthread_mutex_unlock(&w->mu);
+				return b;
+			}
+		pthread_cond_wait(&w->cv, &w->mu);
+	}
+}
+
+/* Drains the queue and stops the thread; returns its first error. */
+static df11_result writer_finish(writer *w)
+{
+	if (!w->started)
+		return DF11_OK;
+	pthread_mutex_lock(&w->mu);
+	w->stop = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->tid, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	w->started = 0;
+	if (w->err)
+		return df11_fail(w->err, "%s", w->msg);
+	return DF11_OK;
+}
+
+typedef struct buffers {
+	uint8_t *p[NBUF];
+	size_t cap[NBUF];
+} buffers;
+
+static df11_result buf_reserve(buffers *b, int i, size_t n)
+{
+	if (b->cap[i] >= n)
+		return DF11_OK;
+	free(b->p[i]);
+	b->cap[i] = 0;
+	/* Page-aligned: decoders write uint16 words, GPUs like alignment. */
+	void *p = NULL;
+	if (posix_memalign(&p, 4096, n ? n : 1))
+		return df11_fail(DF11_NOMEM, "%zu-byte tensor buffer", n);
+	b->p[i] = p;
+	b->cap[i] = n;
+	return DF11_OK;
+}
+
+static void buf_free(buffers *b)
+{
+	for (int i = 0; i < NBUF; i++)
+		free(b->p[i]);
+}
+
+static int cancelled(const df11_pack_options *o, uint64_t done, uint64_t total)
+{
+	return o->progress && o->progress(o->progress_ctx, done, total);
+}
+
+/* ------------------------------------------------------------ directory */
+
+typedef struct dirbuf {
+	uint8_t *p;
+	size_t n, cap;
+} dirbuf;
+
+static uint8_t *dir_grow(dirbuf *d, size_t more)
+{
+	if (d->cap - d->n < more) {
+		size_t cap = d->cap ? d->cap : 4096;
+		while (cap - d->n < more)
+			cap *= 2;
+		uint8_t *p = realloc(d->p, cap);
+		if (!p)
+			return NULL;
+		d->p = p;
+		d->cap = cap;
+	}
+	uint8_t *at = d->p + d->n;
+	memset(at, 0, more);
+	d->n += more;
+	return at;
+}
+
+/* Per-file and per-tensor results of a pack, filled in by the writer. */
+typedef struct pack_file {
+	uint64_t off, len, sum;
+} pack_file;
+typedef struct pack_tensor {
+	int codec;
+	uint64_t off, len, sum_orig, sum_stored;
+} pack_tensor;
+
+static df11_result build_directory(const df11_model *m, const pack_file *pf,
+				   const pack_tensor *pt, dirbuf *d)
+{
+	for (size_t i = 0; i < m->nf; i++) {
+		const df11_mfile *f = &m->f[i];
+		size_t nl = strlen(f->name);
+		uint8_t *p = dir_grow(d, DF11_CT_FILE_REC + nl);
+		if (!p)
+			return df11_fail(DF11_NOMEM, "directory");
+		p[0] = f->is_st ? 0 : 1;
+		df11_wr32(p + 4, (uint32_t)nl);
+		df11_wr64(p + 8, f->orig_size);
+		df11_wr64(p + 16, pf[i].off);
+		df11_wr64(p + 24, pf[i].len);
+		df11_wr64(p + 32, pf[i].sum);
+		df11_wr32(p + 40, f->is_st ? (uint32_t)f->first : 0);
+		df11_wr32(p + 44, f->is_st ? (uint32_t)f->count : 0);
+		memcpy(p + DF11_CT_FILE_REC, f->name, nl);
+	}
+	for (size_t i = 0; i < m->nt; i++) {
+		const df11_mtensor *t = &m->t[i];
+		size_t nl = strlen(t->name);
+		size_t rec = DF11_CT_TENSOR_REC + 8u * (size_t)t->d.ndim;
+		uint8_t *p = dir_grow(d, rec + nl);
+		if (!p)
+			return df11_fail(DF11_NOMEM, "directory");
+		df11_wr32(p, (uint32_t)t->file);
+		p[4] = (uint8_t)t->d.dtype;
+		p[5] = (uint8_t)pt[i].codec;
+		p[6] = (uint8_t)t->d.ndim;
+		df11_wr32(p + 8, (uint32_t)nl);
+		df11_wr64(p + 16, t->begin);
+		df11_wr64(p + 24, t->d.nbytes);
+		df11_wr64(p + 32, pt[i].off);
+		df11_wr64(p + 40, pt[i].len);
+		df11_wr64(p + 48, pt[i].sum_orig);
+		df11_wr64(p + 56, pt[i].sum_stored);
+		for (int k = 0; k < t->d.ndim; k++)
+			df11_wr64(p + 64 + 8 * k, t->d.shape[k]);
+		memcpy(p + rec, t->name, nl);
+	}
+	return DF11_OK;
+}
+
+/* ----------------------------------------------------------------- pack */
+
+static uint64_t align_up(uint64_t x)
+{
+	return (x + DF11_CT_ALIGN - 1) / DF11_CT_ALIGN * DF11_CT_ALIGN;
+}
+
+/* Whether a tensor is worth encoding: BF16 with elements. */
+static int encodable(const df11_mtensor *t)
+{
+	return t->d.dtype == DF11_DTYPE_BF16 && t->d.n_elems > 0;
+}
+
+typedef struct pack_state {
+	const df11_model *m;
+	const df11_pack_options *opt;
+	const char *tmp;
+	int fd;
+	writer w;
+	buffers b;
+	uint64_t pos; /* logical end of the output so far */
+	pack_file *pf;
+	pack_tensor *pt;
+	df11_pack_stats st;
+} pack_state;
+
+static df11_result pack_section(pack_state *s, const uint8_t *data,
+				uint64_t len, uint64_t *off_ret,
+				uint64_t *hsrc_out, const uint8_t *hsrc,
+				uint64_t hsrc_len, uint64_t *hdata_out, int buf,
+				const uint8_t *drop, uint64_t drop_len,
+				const char *what)
+{
+	uint64_t off = align_up(s->pos);
+	*off_ret = off;
+	s->pos = off + len;
+	wjob j = {.fd = s->fd, .path = s->tmp, .data = data, .len = len,
+		  .align = 1, .hsrc = hsrc, .hsrc_len = hsrc_len,
+		  .hsrc_out = hsrc_out, .hdata_out = hdata_out, .what = what,
+		  .drop = drop, .drop_len = drop_len, .buf = buf};
+	return writer_push(&s->w, &j);
+}
+
+static df11_result pack_tensor_one(pack_state *s, size_t ti)
+{
+	const df11_mtensor *t = &s->m->t[ti];
+	pack_tensor *p = &s->pt[ti];
+	df11_result r;
+	if (!encodable(t)) {
+		p->codec = 0;
+		p->len = t->d.nbytes;
+		return pack_section(s, t->stored, t->d.nbytes, &p->off,
+				    &p->sum_orig, t->stored, t->d.nbytes,
+				    &p->sum_stored, -1, t->stored, t->d.nbytes,
+				    t->name);
+	}
+	int b = writer_buffer(&s->w);
+	size_t bound = df11_encode_bound(t->d.n_elems);
+	uint64_t n = t->d.n_elems;
+	/* Inputs at an odd offset are copied so the encoder reads aligned
+	 * uint16 words; the encoded bytes go after them. */
+	int odd = ((uintptr_t)t->stored & 1) != 0;
+	size_t need = bound + (odd ? (size_t)(2 * n) : 0);
+	if ((r = buf_reserve(&s->b, b, need))) {
+		writer_release(&s->w, b);
+		return r;
+	}
+	const uint16_t *src = (const uint16_t *)(const void *)t->stored;
+	uint8_t *dst = s->b.p[b];
+	if (odd) {
+		memcpy(dst + bound, t->stored, (size_t)(2 * n));
+		src = (const uint16_t *)(const void *)(dst + bound);
+	}
+	df11_encode_options eo = {.threads = s->opt->threads};
+	size_t size;
+	r = df11_encode(src, n, &eo, dst, bound, &size);
+	if (r) {
+		writer_release(&s->w, b);
+		return df11_fail(r, "%s: %s", t->name, df11_last_error());
+	}
+	p->codec = 1;
+	p->len = size;
+	s->st.n_compressed++;
+	s->st.bf16_elems += n;
+	s->st.bf16_stored += size;
+	return pack_section(s, dst, size, &p->off, &p->sum_orig, t->stored,
+			    t->d.nbytes, &p->sum_stored, b, t->stored,
+			    t->d.nbytes, t->name);
+}
+
+static df11_result pack_body(pack_state *s)
+{
+	const df11_model *m = s->m;
+	df11_result r;
+	uint8_t hdr[DF11_CT_HEADER_SIZE] = {0};
+	memcpy(hdr, DF11_CT_MAGIC, 8);
+	df11_wr16(hdr + 8, DF11_CT_VERSION_MAJOR);
+	df11_wr16(hdr + 10, DF11_CT_VERSION_MINOR);
+	df11_wr32(hdr + 12, m->kind == DF11_KIND_FOLDER ? DF11_SRC_FOLDER
+							: DF11_SRC_FILE);
+	df11_wr64(hdr + 56, df11_xxh3(hdr, 56));
+	wjob j = {.fd = s->fd, .path = s->tmp, .data = hdr, .len = sizeof hdr,
+		  .buf = -1};
+	s->pos = sizeof hdr;
+	if ((r = writer_push(&s->w, &j)))
+		return r;
+	/* hdr lives on this stack frame until writer_finish below. */
+	uint64_t total = 0, done = 0;
+	for (size_t i = 0; i < m->nf; i++)
+		total += m->f[i].orig_size;
+	for (size_t i = 0; i < m->nf && !r; i++) {
+		const df11_mfile *f = &m->f[i];
+		pack_file *pf = &s->pf[i];
+		pf->len = f->sect_size;
+		r = pack_section(s, f->sect, f->sect_size, &pf->off, NULL, NULL,
+				 0, &pf->sum, -1, NULL, 0, f->name);
+		done += f->sect_size;
+		for (size_t k = f->first; f->is_st && k < f->first + f->count &&
+		     !r; k++) {
+			r = pack_tensor_one(s, k);
+			done += m->t[k].d.nbytes;
+			if (!r && cancelled(s->opt, done, total))
+				r = df11_fail(DF11_IO, "interrupted");
+		}
+		if (!r && cancelled(s->opt, done, total))
+			r = df11_fail(DF11_IO, "interrupted");
+	}
+	df11_result wr = writer_finish(&s->w);
+	if (r)
+		return r;
+	if (wr)
+		return wr;
+	/* The directory and trailer need the writer's hashes. */
+	dirbuf d = {0};
+	if ((r = build_directory(m, s->pf, s->pt, &d))) {
+		free(d.p);
+		return r;
+	}
+	uint64_t dir_off = align_up(s->pos);
+	static const uint8_t zeros[DF11_CT_ALIGN];
+	if (dir_off > s->pos)
+		r = write_all(s->fd, zeros, dir_off - s->pos, s->tmp);
+	if (!r)
+		r = write_all(s->fd, d.p, d.n, s->tmp);
+	uint8_t tr[DF11_CT_TRAILER_SIZE] = {0};
+	memcpy(tr, DF11_CT_TRAILER_MAGIC, 8);
+	df11_wr64(tr + 8, dir_off);
+	df11_wr64(tr + 16, d.n);
+	df11_wr64(tr + 24, df11_xxh3(d.p, d.n));
+	df11_wr64(tr + 32, m->nf);
+	df11_wr64(tr + 40, m->nt);
+	df11_wr64(tr + 56, df11_xxh3(tr, 56));
+	if (!r)
+		r = write_all(s->fd, tr, sizeof tr, s->tmp);
+	s->st.container_bytes = dir_off + d.n + sizeof tr;
+	free(d.p);
+	return r;
+}
+
+df11_result df11_pack(const char *input, const char *output,
+		      const df11_pack_options *opt_in,
+		      df11_pack_stats *stats_ret)
+{
+	static const df11_pack_options defaults = {0};
+	const df11_pack_options *opt = opt_in ? opt_in : &defaults;
+	if (!input || !output)
+		return df11_fail(DF11_INVALID_ARG, "pack: NULL path");
+	df11_result r = check_output(output, opt->force);
+	if (r)
+		return r;
+	df11_model *m;
+	if ((r = df11_model_open(input, &m)))
+		return r;
+	if (m->kind == DF11_KIND_CONTAINER) {
+		df11_model_close(m);
+		return df11_fail(DF11_INVALID_ARG, "%s is already a .df11 "
+				 "container", input);
+	}
+	if (m->nt > DF11_CT_MAX_TENSORS || m->nf > DF11_CT_MAX_FILES) {
+		df11_model_close(m);
+		return df11_fail(DF11_LIMIT, "%s: too many tensors or files",
+				 input);
+	}
+	pack_state s = {.m = m, .opt = opt, .fd = -1};
+	s.pf = calloc(m->nf + 1, sizeof *s.pf);
+	s.pt = calloc(m->nt + 1, sizeof *s.pt);
+	char *tmp = temp_name(output);
+	if (!s.pf || !s.pt || !tmp) {
+		r = df11_fail(DF11_NOMEM, "pack");
+		goto out;
+	}
+	s.tmp = tmp;
+	s.fd = mkostemp(tmp, O_CLOEXEC);
+	if (s.fd < 0) {
+		r = df11_fail_errno(DF11_IO, errno, "%s", output);
+		goto out;
+	}
+	fchmod(s.fd, 0644);
+	if ((r = writer_start(&s.w)))
+		goto out;
+	r = pack_body(&s);
+	writer_finish(&s.w);
+	if (!r && close(s.fd) < 0)
+		r = df11_fail_errno(DF11_IO, errno, "%s", tmp);
+	else if (r)
+		close(s.fd);
+	s.fd = -1;
+	if (!r)
+		r = commit_output(tmp, output);
+	if (!r) {
+		s.st.n_files = m->nf;
+		s.st.n_tensors = m->nt;
+		for (size_t i = 0; i < m->nf; i++)
+			s.st.orig_bytes += m->f[i].orig_size;
+		s.st.bytes_in = s.st.orig_bytes;
+		s.st.bytes_out = s.st.container_bytes;
+		if (stats_ret)
+			*stats_ret = s.st;
+	}
+out:
+	if (s.fd >= 0)
+		close(s.fd);
+	if (r && tmp && s.tmp)
+		unlink(tmp);
+	buf_free(&s.b);
+	free(tmp);
+	free(s.pf);
+	free(s.pt);
+	df11_model_close(m);
+	return r;
+}
+
+/* --------------------------------------------------------------- unpack */
+
+/* Creates the folders above rel inside root. */
+static df11_result make_parents(const char *root, const char *rel)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof path, "%s/%s", root, rel);
+	if (n < 0 || (size_t)n >= sizeof path)
+		return df11_fail(DF11_LIMIT, "%s/%s: path too long", root, rel);
+	for (char *p = path + strlen(root) + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return df11_fail_errno(DF11_IO, errno, "%s", path);
+		*p = '/';
+	}
+	return DF11_OK;
+}
+
+typedef struct unpack_state {
+	df11_model *m;
+	const df11_pack_options *opt;
+	writer w;
+	buffers b;
+	df11_pack_stats st;
+} unpack_state;
+
+static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
+			       uint64_t *done, uint64_t total)
+{
+	df11_model *m = s->m;
+	const df11_mfile *f = &m->f[fi];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return df11_fail_errno(DF11_IO, errno, "%s", path);
+	/* Header bytes and carried files were checked at open or are checked
+	 * by the writer as they are written. */
+	int last = !f->is_st || f->count == 0;
+	wjob j = {.fd = fd, .path = path, .data = f->sect, .len = f->sect_size,
+		  .check = 1, .expect = f->sect_sum, .what = f->name, .buf = -1,
+		  .close_fd = last, .final_size = f->orig_size};
+	df11_result r = writer_push(&s->w, &j);
+	int fd_queued = !r && last;
+	*done += f->sect_size;
+	for (size_t k = 0; f->is_st && k < f->count && !r; k++) {
+		const df11_mtensor *t = &m->t[f->first + k];
+		last = k + 1 == f->count;
+		if (df11_xxh3(t->stored, (size_t)t->d.stored_bytes) !=
+		    t->sum_stored) {
+			r = df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored bytes "
+				      "differ from their checksum", m->path,
+				      t->name);
+			break;
+		}
+		wjob tj = {.fd = fd, .path = path, .check = 1,
+			   .expect = t->sum_orig, .what = t->name, .buf = -1,
+			   .close_fd = last, .final_size = f->orig_size,
+			   .len = t->d.nbytes};
+		if (!t->d.compressed) {
+			tj.data = t->stored;
+			tj.drop = t->stored;
+			tj.drop_len = t->d.stored_bytes;
+		} else {
+			int b = writer_buffer(&s->w);
+			if ((r = buf_reserve(&s->b, b, (size_t)t->d.nbytes)) ||
+			    (r = df11_mtensor_read(m, f->first + k, s->b.p[b],
+						   t->d.nbytes, 0))) {
+				writer_release(&s->w, b);
+				break;
+			}
+			tj.data = s->b.p[b];
+			tj.buf = b;
+			tj.drop = t->stored;
+			tj.drop_len = t->d.stored_bytes;
+			s->st.n_compressed++;
+		}
+		r = writer_push(&s->w, &tj);
+		fd_queued = !r && last;
+		*done += t->d.nbytes;
+		if (!r && cancelled(s->opt, *done, total))
+			r = df11_fail(DF11_IO, "interrupted");
+	}
+	/* If the file's last job never went out, its descriptor is ours. */
+	if (!fd_queued)
+		close(fd);
+	return r;
+}
+
+df11_result df11_unpack(const char *input, const char *output,
+			const df11_pack_options *opt_in,
+			df11_pack_stats *stats_ret)
+{
+	static const df11_pack_options defaults = {0};
+	const df11_pack_options *opt = opt_in ? opt_in : &defaults;
+	if (!input || !output)
+		return df11_fail(DF11_INVALID_ARG, "unpack: NULL path");
+	df11_result r = check_output(output, opt->force);
+	if (r)
+		return r;
+	df11_model *m;
+	if ((r = df11_model_open(input, &m)))
+		return r;
+	if (m->kind != DF11_KIND_CONTAINER) {
+		df11_model_close(m);
+		return df11_fail(DF11_INVALID_ARG, "%s is not a .df11 container",
+				 input);
+	}
+	df11_model_set_threads(m, opt->threads);
+	unpack_state s = {.m = m, .opt = opt};
+	char *tmp = temp_name(output);
+	int is_dir = m->src_kind == DF11_SRC_FOLDER;
+	int made = 0;
+	if (!tmp) {
+		r = df11_fail(DF11_NOMEM, "unpack");
+		goto out;
+	}
+	if (is_dir) {
+		made = mkdtemp(tmp) != NULL;
+		if (made)
+			chmod(tmp, 0755);
+	} else {
+		int fd = mkostemp(tmp, O_CLOEXEC);
+		made = fd >= 0;
+		if (made)
+			close(fd);
+	}
+	if (!made) {
+		r = df11_fail_errno(DF11_IO, errno, "%s", output);
+		goto out;
+	}
+	if ((r = writer_start(&s.w)))
+		goto out;
+	uint64_t total = 0, done = 0;
+	for (size_t i = 0; i < m->nf; i++)
+		total += m->f[i].orig_size;
+	for (size_t i = 0; i < m->nf && !r; i++) {
+		char path[PATH_MAX];
+		if (is_dir) {
+			int n = snprintf(path, sizeof path, "%s/%s", tmp,
+					 m->f[i].name);
+			if (n < 0 || (size_t)n >= sizeof path) {
+				r = df11_fail(DF11_LIMIT, "%s: path too long",
+					      m->f[i].name);
+				break;
+			}
+			if ((r = make_parents(tmp, m->f[i].name)))
+				break;
+		} else {
+			snprintf(path, sizeof path, "%s", tmp);
+		}
+		/* The writer keeps the path pointer: give it a stable copy. */
+		char *keep = strdup(path);
+		if (!keep) {
+			r = df11_fail(DF11_NOMEM, "unpack");
+			break;
+		}
+		r = unpack_file(&s, i, keep, &done, total);
+		if (!r) {
+			/* Wait for this file so that its path can be freed. */
+			pthread_mutex_lock(&s.w.mu);
+			while (s.w.count)
+				pthread_cond_wait(&s.w.cv, &s.w.mu);
+			r = s.w.err;
+			pthread_mutex_unlock(&s.w.mu);
+			if (r)
+				r = df11_fail(r, "%s", s.w.msg);
+		}
+		if (r) {
+			writer_finish(&s.w);
+			free(keep);
+			break;
+		}
+		free(keep);
+		if (cancelled(opt, done, total))
+			r = df11_fail(DF11_IO, "interrupted");
+	}
+	df11_result wr = writer_finish(&s.w);
+	if (!r)
+		r = wr;
+	if (!r)
+		r = commit_output(tmp, output);
+	if (!r && stats_ret) {
+		s.st.n_files = m->nf;
+		s.st.n_tensors = m->nt;
+		s.st.orig_bytes = total;
+		s.st.bytes_out = total;
+		s.st.container_bytes = m->cmap.size;
+		s.st.bytes_in = m->cmap.size;
+		*stats_ret = s.st;
+	}
+out:
+	if (r && tmp && made) {
+		if (is_dir)
+			remove_tree(tmp);
+		else
+			unlink(tmp);
+	}
+	buf_free(&s.b);
+	free(tmp);
+	df11_model_close(m);
+	return r;
+}
+
+/* --------------------------------------------------------------- verify */
+
+typedef struct verifier {
+	df11_verify_report_fn report;
+	void *ctx;
+	uint64_t n_bad;
+} verifier;
+
+static void bad(verifier *v, const char *what, df11_result r)
+{
+	v->n_bad++;
+	if (v->report)
+		v->report(v->ctx, what, r, df11_last_error());
+}
+
+/* The original's file that a container file came from. */
+static const df11_mfile *match_file(const df11_model *m, const df11_model *o,
+				    const df11_mfile *f)
+{
+	if (m->src_kind == DF11_SRC_FILE && o->kind == DF11_KIND_SAFETENSORS)
+		return f->is_st && o->nf == 1 ? &o->f[0] : NULL;
+	for (size_t i = 0; i < o->nf; i++)
+		if (!strcmp(o->f[i].name, f->name))
+			return &o->f[i];
+	return NULL;
+}
+
+static void verify_file(verifier *v, df11_model *m, const df11_model *o,
+			const df11_mfile *f, uint8_t **buf, size_t *cap)
+{
+	if (df11_xxh3(f->sect, (size_t)f->sect_size) != f->sect_sum) {
+		df11_fail(DF11_CHECKSUM, "%s: %s: %s differ from their checksum",
+			  m->path, f->name, f->is_st ? "header bytes" : "contents");
+		bad(v, f->name, DF11_CHECKSUM);
+	}
+	const df11_mfile *of = o ? match_file(m, o, f) : NULL;
+	if (o && !of) {
+		df11_fail(DF11_NOT_FOUND, "%s: not in %s", f->name, o->path);
+		bad(v, f->name, DF11_NOT_FOUND);
+	} else if (of && (of->is_st != f->is_st || of->orig_size != f->orig_size ||
+			  of->sect_size != f->sect_size ||
+			  memcmp(of->sect, f->sect, (size_t)f->sect_size) ||
+			  (f->is_st && of->count != f->count))) {
+		df11_fail(DF11_CHECKSUM, "%s: %s differs from %s", m->path,
+			  f->name, of->name);
+		bad(v, f->name, DF11_CHECKSUM);
+		of = NULL;
+	}
+	for (size_t k = 0; f->is_st && k < f->count; k++) {
+		size_t ti = f->first + k;
+		const df11_mtensor *t = &m->t[ti];
+		size_t n = (size_t)t->d.nbytes;
+		if (*cap < n) {
+			free(*buf);
+			*cap = 0;
+			if (!(*buf = malloc(n))) {
+				df11_fail(DF11_NOMEM, "%zu bytes for %s", n,
+					  t->name);
+				bad(v, t->name, DF11_NOMEM);
+				continue;
+			}
+			*cap = n;
+		}
+		df11_result r = df11_mtensor_read(m, ti, *buf, n, 1);
+		if (r) {
+			bad(v, t->name, r);
+		} else if (of) {
+			const df11_mtensor *ot = &o->t[of->first + k];
+			if (strcmp(ot->name, t->name) || ot->d.nbytes != n ||
+			    (n && memcmp(ot->stored, *buf, n))) {
+				df11_fail(DF11_CHECKSUM, "tensor %s differs from "
+					  "the original in %s", t->name,
+					  of->name);
+				bad(v, t->name, DF11_CHECKSUM);
+			}
+			drop_pages(ot->stored, ot->d.nbytes);
+		}
+		drop_pages(t->stored, t->d.stored_bytes);
+	}
+}
+
+df11_result df11_verify(const char *input, const char *against,
+			const df11_pack_options *opt_in,
+			df11_verify_report_fn report, void *report_ctx,
+			uint64_t *n_bad_ret)
+{
+	static const df11_pack_options defaults = {0};
+	const df11_pack_options *opt = opt_in ? opt_in : &defaults;
+	verifier v = {report, report_ctx, 0};
+	df11_model *m = NULL, *o = NULL;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	if (n_bad_ret)
+		*n_bad_ret = 0;
+	if (!input)
+		return df11_fail(DF11_INVALID_ARG, "verify: NULL path");
+	df11_result r = df11_model_open(input, &m);
+	if (r)
+		return r;
+	if (m->kind != DF11_KIND_CONTAINER) {
+		r = df11_fail(DF11_INVALID_ARG, "%s is not a .df11 container",
+			      input);
+		goto out;
+	}
+	df11_model_set_threads(m, opt->threads);
+	if (against) {
+		if ((r = df11_model_open(against, &o)))
+			goto out;
+		if (o->kind == DF11_KIND_CONTAINER) {
+			r = df11_fail(DF11_INVALID_ARG, "%s: --against needs the "
+				      "original checkpoint, not a container",
+				      against);
+			goto out;
+		}
+		if ((o->kind == DF11_KIND_FOLDER) !=
+		    (m->src_kind == DF11_SRC_FOLDER)) {
+			df11_fail(DF11_CHECKSUM, "%s was made from a %s, %s is a "
+				  "%s", input, m->src_kind ? "folder" : "file",
+				  against,
+				  o->kind == DF11_KIND_FOLDER ? "folder" : "file");
+			bad(&v, against, DF11_CHECKSUM);
+			goto out;
+		}
+	}
+	uint64_t total = 0, done = 0;
+	for (size_t i = 0; i < m->nf; i++)
+		total += m->f[i].orig_size;
+	for (size_t i = 0; i < m->nf; i++) {
+		verify_file(&v, m, o, &m->f[i], &buf, &cap);
+		done += m->f[i].orig_size;
+		if (cancelled(opt, done, total)) {
+			r = df11_fail(DF11_IO, "interrupted");
+			goto out;
+		}
+	}
+	/* Files of the original that the container lacks. */
+	for (size_t i = 0; o && m->src_kind == DF11_SRC_FOLDER && i < o->nf; i++) {
+		int found = 0;
+		for (size_t k = 0; k < m->nf && !found; k++)
+			found = !strcmp(m->f[k].name, o->f[i].name);
+		if (!found) {
+			df11_fail(DF11_NOT_FOUND, "%s: not in %s", o->f[i].name,
+				  input);
+			bad(&v, o->f[i].name, DF11_NOT_FOUND);
+		}
+	}
+out:
+	free(buf);
+	df11_model_close(m);
+	df11_model_close(o);
+	if (n_bad_ret)
+		*n_bad_ret = v.n_bad;
+	if (!r && v.n_bad)
+		r = df11_fail(DF11_CHECKSUM, "%llu tensors or files differ",
+			      (unsigned long long)v.n_bad);
+	return r;
+}
