@@ -20,8 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -29,6 +27,7 @@
 #include "df11/codec_internal.h"
 #include "df11/synth.h"
 #include "tests/alloc_track.h"
+#include "tests/hostile_util.h"
 #include "tests/testutil.h"
 
 /* Bytes a decode may hold beyond the input's size: the decode job (about
@@ -37,34 +36,6 @@
 #define ALLOC_PER_BYTE 40u
 
 /* ------------------------------------------------------------ helpers */
-
-typedef struct guarded {
-	uint8_t *map;
-	size_t map_size;
-	uint8_t *p; /* the bytes, ending where the PROT_NONE page begins */
-} guarded;
-
-static guarded guard(const uint8_t *src, size_t size)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	size_t data_pages = (size + (size_t)page - 1) / (size_t)page;
-	guarded g;
-	g.map_size = (data_pages + 1) * (size_t)page;
-	g.map = mmap(NULL, g.map_size, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(g.map != MAP_FAILED);
-	assert_int_equal(mprotect(g.map + data_pages * (size_t)page,
-				  (size_t)page, PROT_NONE), 0);
-	g.p = g.map + data_pages * (size_t)page - size;
-	if (size)
-		memcpy(g.p, src, size);
-	return g;
-}
-
-static void unguard(guarded *g)
-{
-	munmap(g->map, g->map_size);
-}
 
 /* A small Huffman tensor with many blocks and windows: 1200 synthetic
  * weights, 64-bit windows, 2 windows per block. */
