@@ -545,8 +545,13 @@ static df11_result open_container(df11_model *m)
 	if (dir_off < DF11_CT_ALIGN || dir_off > size - DF11_CT_TRAILER_SIZE ||
 	    dir_size != size - DF11_CT_TRAILER_SIZE - dir_off)
 		return ct_bad(path, "directory out of range");
+	/* Every record has a fixed part: counts that cannot fit in the
+	 * directory are refused before anything is allocated for them. */
 	if (n_files == 0 || n_files > DF11_CT_MAX_FILES ||
 	    n_tensors > DF11_CT_MAX_TENSORS ||
+	    n_files > dir_size / DF11_CT_FILE_REC ||
+	    n_tensors > (dir_size - n_files * DF11_CT_FILE_REC) /
+				DF11_CT_TENSOR_REC ||
 	    (src == DF11_SRC_FILE && n_files != 1))
 		return df11_fail(DF11_BAD_DATA, "%s: %llu files, %llu tensors",
 				 path, (unsigned long long)n_files,

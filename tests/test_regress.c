@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,7 +17,10 @@
 #include "df11/format.h"
 #include "df11/safetensors.h"
 #include "df11/synth.h"
+#include "fuzz/container_fix.h"
 #include "tests/alloc_track.h"
+#include "tests/hostile_util.h"
+#include "tests/model_testutil.h"
 #include "tests/testutil.h"
 
 /* Caught by fuzz_roundtrip (seed roundtrip/words_w16_b4_l15 with its block
@@ -81,20 +83,6 @@ static void test_decoder_scratch_bounded_by_tensor_size(void **state)
 	free(enc);
 }
 
-/* n bytes copied to the end of a page followed by a PROT_NONE page: a
- * read past them faults, with or without AddressSanitizer. */
-static uint8_t *guarded_copy(const void *src, size_t n, void **map_ret)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	uint8_t *map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(map != MAP_FAILED);
-	assert_int_equal(mprotect(map + page, page, PROT_NONE), 0);
-	memcpy(map + page - n, src, n);
-	*map_ret = map;
-	return map + page - n;
-}
-
 /* Caught by fuzz_safetensors (the 5-byte seed safetensors/short, parsed
  * as the head of a longer file): df11_st_parse read the 8-byte length
  * field whenever the file had 8 bytes, even when the buffer held fewer
@@ -105,15 +93,58 @@ static void test_st_parse_short_buffer(void **state)
 {
 	(void)state;
 	const uint8_t head[5] = {2, 0, 0, 0, 0};
-	void *map;
 	for (size_t avail = 0; avail < 5; avail++) {
-		uint8_t *p = guarded_copy(head, avail, &map);
+		guarded g = guard(head, avail);
 		df11_st_header h;
-		df11_result r = df11_st_parse(p, avail, 1000, "short", &h);
+		df11_result r = df11_st_parse(g.p, avail, 1000, "short", &h);
 		assert_int_not_equal(r, DF11_OK);
 		assert_int_equal(h.n, 0);
-		munmap(map, 2 * (size_t)sysconf(_SC_PAGESIZE));
+		unguard(&g);
 	}
+}
+
+/* Caught by fuzz_container (with checksums recomputed): the reader took
+ * n_tensors from the trailer (up to 10^7) and allocated that many tensor
+ * entries, about 1.4 GB, before finding the directory too short to hold
+ * them. A 1 KB file could make any program that opens it allocate 1.4 GB.
+ * Record counts are now checked against the directory's size first. */
+static void test_container_tensor_count_bounded_by_directory(void **state)
+{
+	(void)state;
+	const uint8_t data[4] = {1, 2, 3, 4};
+	ct_tensor t = {.name = "a", .dtype = DF11_DTYPE_U8, .ndim = 1,
+		       .shape = {4}, .data = data, .nbytes = 4,
+		       .payload = data, .payload_size = 4};
+	size_t size;
+	uint8_t *c = ct_build("{\"a\":{\"dtype\":\"U8\",\"shape\":[4],"
+			      "\"data_offsets\":[0,4]}}", 0, &t, 1, &size);
+	char *dir = make_tmpdir();
+	char *path = path_join(dir, "c.df11");
+	write_bytes(path, c, size);
+	df11_model *m;
+	assert_int_equal(df11_model_open(path, &m), DF11_OK);
+	df11_model_close(m);
+	const uint64_t counts[][2] = {{1, 10000000}, {100000, 1}, {1, 2}};
+	for (size_t k = 0; k < 3; k++) {
+		df11_wr64(c + size - 64 + 32, counts[k][0]);
+		df11_wr64(c + size - 64 + 40, counts[k][1]);
+		df11_ct_fix_checksums(c, size);
+		write_bytes(path, c, size);
+		alloc_track_reset();
+		m = (df11_model *)1;
+		assert_int_equal(df11_model_open(path, &m), DF11_BAD_DATA);
+		assert_null(m);
+		if (alloc_track_largest() > 1024 * 1024)
+			fail_msg("%zu-byte container claiming %llu files, %llu "
+				 "tensors: allocated %zu bytes at once", size,
+				 (unsigned long long)counts[k][0],
+				 (unsigned long long)counts[k][1],
+				 alloc_track_largest());
+	}
+	free(path);
+	rm_tree(dir);
+	free(dir);
+	free(c);
 }
 
 int main(void)
@@ -122,6 +153,7 @@ int main(void)
 		cmocka_unit_test(test_default_block_log2_with_large_windows),
 		cmocka_unit_test(test_decoder_scratch_bounded_by_tensor_size),
 		cmocka_unit_test(test_st_parse_short_buffer),
+		cmocka_unit_test(test_container_tensor_count_bounded_by_directory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
