@@ -470,6 +470,13 @@ static df11_result ct_tensor_records(df11_model *m, const uint8_t *dir,
 		t->stored = m->cmap.p + off;
 		t->sum_orig = df11_rd64(p + 48);
 		t->sum_stored = df11_rd64(p + 56);
+		/* A stored tensor's payload is its original bytes: two sums
+		 * that differ mean the record does not describe its payload
+		 * (reads check only the stored sum for these). */
+		if (codec == 0 && t->sum_orig != t->sum_stored)
+			return df11_fail(DF11_BAD_DATA, "%s: tensor %s: stored "
+					 "and original checksums differ", path,
+					 t->name);
 		t->has_sum = 1;
 		*pos += rec + name_len;
 	}

@@ -147,6 +147,58 @@ static void test_container_tensor_count_bounded_by_directory(void **state)
 	free(c);
 }
 
+/* Caught by tests/test_hostile_file.c ("overlapping payloads"): a stored
+ * (not encoded) tensor whose record points at another tensor's payload,
+ * with the stored checksum recomputed over those bytes, read back as the
+ * other tensor's bytes with DF11_OK: reads of stored tensors checked only
+ * the stored checksum, never the original's. Such records are now refused
+ * at open (a stored payload's two checksums must be equal). */
+static void test_container_stored_tensor_checksums_agree(void **state)
+{
+	(void)state;
+	const uint8_t a[4] = {1, 2, 3, 4}, b[4] = {9, 9, 9, 9};
+	ct_tensor t[2] = {
+		{.name = "a", .dtype = DF11_DTYPE_U8, .ndim = 1, .shape = {4},
+		 .data = a, .nbytes = 4, .payload = a, .payload_size = 4},
+		{.name = "b", .dtype = DF11_DTYPE_U8, .ndim = 1, .shape = {4},
+		 .data = b, .nbytes = 4, .payload = b, .payload_size = 4},
+	};
+	const char *json = "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],"
+			   "\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"U8\","
+			   "\"shape\":[4],\"data_offsets\":[4,8]}}";
+	size_t size;
+	uint8_t *c = ct_build(json, 0, t, 2, &size);
+	char *dir = make_tmpdir();
+	char *path = path_join(dir, "c.df11");
+	write_bytes(path, c, size);
+	df11_model *m;
+	uint8_t got[4];
+	assert_int_equal(df11_model_open(path, &m), DF11_OK);
+	assert_int_equal(df11_model_read(m, 1, got, 4), DF11_OK);
+	assert_memory_equal(got, b, 4);
+	df11_model_close(m);
+	free(c);
+	/* b's record now points at a's payload. */
+	t[1].rec_off = 256 + 256; /* a's payload follows the header section */
+	c = ct_build(json, 0, t, 2, &size);
+	write_bytes(path, c, size);
+	m = NULL;
+	df11_result r = df11_model_open(path, &m);
+	if (r == DF11_OK) {
+		r = df11_model_read(m, 1, got, 4);
+		if (r == DF11_OK)
+			fail_msg("tensor b read back as %u %u %u %u", got[0],
+				 got[1], got[2], got[3]);
+		df11_model_close(m);
+	}
+	assert_int_not_equal(df11_verify(path, NULL, NULL, NULL, NULL, NULL),
+			     DF11_OK);
+	free(path);
+	rm_tree(dir);
+	free(dir);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +206,7 @@ int main(void)
 		cmocka_unit_test(test_decoder_scratch_bounded_by_tensor_size),
 		cmocka_unit_test(test_st_parse_short_buffer),
 		cmocka_unit_test(test_container_tensor_count_bounded_by_directory),
+		cmocka_unit_test(test_container_stored_tensor_checksums_agree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
