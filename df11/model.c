@@ -461,9 +461,12 @@ static df11_result ct_tensor_records(df11_model *m, const uint8_t *dir,
 		t->d.compressed = codec == 1;
 		uint64_t off = df11_rd64(p + 32), len = df11_rd64(p + 40);
 		t->d.stored_bytes = len;
+		/* Every encoded element takes at least one stored byte (its
+		 * sign|mantissa byte): so a directory cannot make a reader
+		 * size buffers beyond twice what the file holds. */
 		if (!section_ok(off, len, dir_off) ||
 		    (codec == 0 && len != t->d.nbytes) ||
-		    (codec == 1 && dtype != DF11_DTYPE_BF16) ||
+		    (codec == 1 && (dtype != DF11_DTYPE_BF16 || n > len)) ||
 		    len > SIZE_MAX)
 			return df11_fail(DF11_BAD_DATA, "%s: tensor %s: bad payload "
 					 "record", path, t->name);

@@ -199,6 +199,45 @@ static void test_container_stored_tensor_checksums_agree(void **state)
 	free(c);
 }
 
+/* Caught by tests/test_hostile_file.c ("2^40 elements in a small
+ * payload"; issue 6: "a hostile file never makes a program allocate more
+ * than the file's real contents justify"): a container whose directory and
+ * safetensors header agreed on a BF16 tensor of 2^40 elements, stored as a
+ * few hundred encoded bytes, opened fine, and df11_verify (like any
+ * program sizing its buffer from df11_tensor_desc.nbytes) then asked for
+ * 2 TiB. Encoded tensors now need at least one stored byte per element. */
+static void test_container_elements_bounded_by_payload(void **state)
+{
+	(void)state;
+	uint16_t w[300];
+	df11_synth_matrix(3, 1, 300, 0.02f, w);
+	size_t enc_size;
+	uint8_t *enc = encode_alloc(w, 300, NULL, &enc_size);
+	ct_tensor t = {.name = "w", .dtype = DF11_DTYPE_BF16, .ndim = 1,
+		       .shape = {(uint64_t)1 << 40}, .codec = 1, .data = NULL,
+		       .nbytes = (uint64_t)1 << 41, .payload = enc,
+		       .payload_size = enc_size};
+	size_t size;
+	uint8_t *c = ct_build("{\"w\":{\"dtype\":\"BF16\",\"shape\":"
+			      "[1099511627776],\"data_offsets\":[0,"
+			      "2199023255552]}}", 0, &t, 1, &size);
+	char *dir = make_tmpdir();
+	char *path = path_join(dir, "c.df11");
+	write_bytes(path, c, size);
+	df11_model *m = (df11_model *)1;
+	alloc_track_reset();
+	assert_int_equal(df11_model_open(path, &m), DF11_BAD_DATA);
+	assert_null(m);
+	assert_int_not_equal(df11_verify(path, NULL, NULL, NULL, NULL, NULL),
+			     DF11_OK);
+	assert_true(alloc_track_largest() < 1024 * 1024);
+	free(path);
+	rm_tree(dir);
+	free(dir);
+	free(c);
+	free(enc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_st_parse_short_buffer),
 		cmocka_unit_test(test_container_tensor_count_bounded_by_directory),
 		cmocka_unit_test(test_container_stored_tensor_checksums_agree),
+		cmocka_unit_test(test_container_elements_bounded_by_payload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
