@@ -19,3 +19,9 @@ target_link_libraries(test_regress PRIVATE df11_hostile_util df11_testutil
 df11_add_test(test_hostile_codec test_hostile_codec.c)
 target_link_libraries(test_hostile_codec PRIVATE df11_hostile_util df11_testutil
   ${DF11_ALLOC_WRAP})
+
+# Hostile checkpoint files: safetensors headers, container directories,
+# truncation at every section boundary, every bit flip of a container.
+df11_add_test(test_hostile_file test_hostile_file.c)
+target_link_libraries(test_hostile_file PRIVATE df11_hostile_util
+  df11_testutil df11_model_testutil ${DF11_ALLOC_WRAP})

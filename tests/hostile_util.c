@@ -92,7 +92,8 @@ uint8_t *ct_build(const char *json, uint64_t orig_size, const ct_tensor *t,
 		df11_wr64(p + 24, t[i].rec_nbytes ? t[i].rec_nbytes : t[i].nbytes);
 		df11_wr64(p + 32, t[i].rec_off ? t[i].rec_off : poff[i]);
 		df11_wr64(p + 40, t[i].rec_len ? t[i].rec_len : t[i].payload_size);
-		df11_wr64(p + 48, df11_xxh3(t[i].data, (size_t)t[i].nbytes));
+		df11_wr64(p + 48, t[i].data ? df11_xxh3(t[i].data,
+						     (size_t)t[i].nbytes) : 0);
 		for (int k = 0; k < t[i].ndim; k++)
 			df11_wr64(p + 64 + 8 * k, t[i].shape[k]);
 		memcpy(p + 64 + 8 * t[i].ndim, t[i].name, nl);

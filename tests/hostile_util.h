@@ -27,7 +27,7 @@ typedef struct ct_tensor {
 	int ndim;
 	uint64_t shape[DF11_MAX_DIMS];
 	int codec;                  /* 0 stored, 1 df11 */
-	const void *data;           /* nbytes original bytes */
+	const void *data;           /* nbytes original bytes (NULL: no sum) */
 	uint64_t nbytes;
 	const void *payload;
 	uint64_t payload_size;
