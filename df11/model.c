@@ -529,6 +529,42 @@ static df11_result ct_cross_check(df11_model *m)
 	return DF11_OK;
 }
 
+static int cmp_span(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* No two sections share a byte (as the writer lays them out): otherwise
+ * one payload could stand for many tensors, and a small file unpack to
+ * any size. Empty sections take no bytes. */
+static df11_result ct_no_overlap(df11_model *m)
+{
+	uint64_t(*span)[2] = malloc((m->nf + m->nt + 1) * sizeof *span);
+	if (!span)
+		return df11_fail(DF11_NOMEM, "%s", m->path);
+	size_t n = 0;
+	for (size_t i = 0; i < m->nf; i++)
+		if (m->f[i].sect_size) {
+			span[n][0] = (uint64_t)(m->f[i].sect - m->cmap.p);
+			span[n++][1] = m->f[i].sect_size;
+		}
+	for (size_t i = 0; i < m->nt; i++)
+		if (m->t[i].d.stored_bytes) {
+			span[n][0] = (uint64_t)(m->t[i].stored - m->cmap.p);
+			span[n++][1] = m->t[i].d.stored_bytes;
+		}
+	qsort(span, n, sizeof *span, cmp_span);
+	for (size_t i = 1; i < n; i++) {
+		if (span[i][0] < span[i - 1][0] + span[i - 1][1]) {
+			free(span);
+			return ct_bad(m->path, "two sections overlap");
+		}
+	}
+	free(span);
+	return DF11_OK;
+}
+
 static df11_result open_container(df11_model *m)
 {
 	const char *path = m->path;
@@ -589,6 +625,8 @@ static df11_result open_container(df11_model *m)
 	}
 	if (next != m->nt)
 		return ct_bad(path, "tensor records belong to no file");
+	if ((r = ct_no_overlap(m)))
+		return r;
 	if ((r = ct_cross_check(m)))
 		return r;
 	for (size_t i = 0; i < m->nf; i++)

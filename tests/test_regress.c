@@ -238,6 +238,51 @@ static void test_container_elements_bounded_by_payload(void **state)
 	free(enc);
 }
 
+/* Caught reviewing the container reader for issue 6 ("overlapping
+ * tensors"): the directory could point any number of tensor records at
+ * one payload. With identical tensors every checksum holds, so a container
+ * of N records and one 700-byte payload opened and unpacked to N times the
+ * data: a decompression bomb, where df11 otherwise never expands more than
+ * 2x. Sections may no longer share bytes. */
+static void test_container_sections_do_not_overlap(void **state)
+{
+	(void)state;
+	uint16_t w[300];
+	df11_synth_matrix(4, 1, 300, 0.02f, w);
+	size_t enc_size;
+	uint8_t *enc = encode_alloc(w, 300, NULL, &enc_size);
+	ct_tensor t[2];
+	for (int i = 0; i < 2; i++)
+		t[i] = (ct_tensor){.name = i ? "b" : "a", .dtype = DF11_DTYPE_BF16,
+				   .ndim = 1, .shape = {300}, .codec = 1,
+				   .data = w, .nbytes = 600, .payload = enc,
+				   .payload_size = enc_size};
+	const char *json = "{\"a\":{\"dtype\":\"BF16\",\"shape\":[300],"
+			   "\"data_offsets\":[0,600]},\"b\":{\"dtype\":"
+			   "\"BF16\",\"shape\":[300],\"data_offsets\":"
+			   "[600,1200]}}";
+	size_t size;
+	uint8_t *c = ct_build(json, 0, t, 2, &size);
+	char *dir = make_tmpdir();
+	char *path = path_join(dir, "c.df11");
+	write_bytes(path, c, size);
+	df11_model *m;
+	assert_int_equal(df11_model_open(path, &m), DF11_OK);
+	df11_model_close(m);
+	free(c);
+	t[1].rec_off = 512; /* a's payload, right after the header section */
+	c = ct_build(json, 0, t, 2, &size);
+	write_bytes(path, c, size);
+	m = (df11_model *)1;
+	assert_int_equal(df11_model_open(path, &m), DF11_BAD_DATA);
+	assert_null(m);
+	free(path);
+	rm_tree(dir);
+	free(dir);
+	free(c);
+	free(enc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_container_tensor_count_bounded_by_directory),
 		cmocka_unit_test(test_container_stored_tensor_checksums_agree),
 		cmocka_unit_test(test_container_elements_bounded_by_payload),
+		cmocka_unit_test(test_container_sections_do_not_overlap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
