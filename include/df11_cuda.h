@@ -27,7 +27,8 @@ typedef struct df11_cuda_model df11_cuda_model;
 size_t df11_cuda_upload_size(const void *const *encoded, const size_t *sizes,
 			     size_t n_tensors);
 
-/* Validates and uploads n_tensors encoded tensors. If device_mem is NULL the
+/* Validates and uploads n_tensors encoded tensors (DF11_BAD_DATA if one is
+ * malformed or its stream disagrees with its index). If device_mem is NULL the
  * model makes one allocation of df11_cuda_upload_size(...) bytes; otherwise
  * it uses device_mem (capacity device_mem_size) and never frees it. The
  * upload itself is synchronous; decode calls are not. */
@@ -62,6 +63,16 @@ typedef struct df11_cuda_job {
 df11_result df11_cuda_decode_batch(const df11_cuda_model *m,
 				   const df11_cuda_job *jobs, size_t n_jobs,
 				   cudaStream_t stream);
+
+/* df11_cuda_upload validates every tensor (df11_parse, then a GPU pass
+ * that checks the exponent stream against its index) and returns
+ * DF11_BAD_DATA for a corrupt one. Decode calls do not wait for the GPU, so
+ * they cannot report data that changed on the device afterwards: such a
+ * decode sets a flag in device memory instead. This synchronises with
+ * stream, reads and clears the flag: DF11_BAD_DATA if any decode since the
+ * last check found a stream that disagrees with its index. Not for the hot
+ * path. */
+df11_result df11_cuda_check(df11_cuda_model *m, cudaStream_t stream);
 
 /* Whether a usable GPU is present: DF11_OK, or DF11_NO_DEVICE with the
  * reason in df11_last_error(). */

@@ -1,0 +1,19 @@
+# GPU decoder tests.
+#
+# test_cuda_emul runs the kernel's per-thread functions on the CPU; it needs
+# neither nvcc nor a GPU, so it builds and runs in every configuration.
+df11_add_test(test_cuda_emul test_cuda_emul.c cuda_cases.c
+              ${CMAKE_SOURCE_DIR}/cuda/plan.c)
+target_link_libraries(test_cuda_emul PRIVATE df11_testutil)
+if(DEFINED DF11_CUDA_CTA_LOG2) # the same CTA size as libdf11_cuda
+  target_compile_definitions(test_cuda_emul PRIVATE
+                             DF11K_THREADS_LOG2=${DF11_CUDA_CTA_LOG2})
+endif()
+
+# test_cuda_gpu runs libdf11_cuda on a GPU; where there is none it skips
+# every test with a message and passes.
+if(DF11_ENABLE_CUDA)
+  df11_add_test(test_cuda_gpu test_cuda_gpu.c cuda_cases.c)
+  target_link_libraries(test_cuda_gpu PRIVATE df11_cuda df11_testutil)
+  set_tests_properties(test_cuda_gpu PROPERTIES TIMEOUT 900)
+endif()

@@ -1,0 +1,551 @@
+/* The CPU run of the GPU decoder: runs the kernel's per-thread functions
+ * (cuda/decode_kernel.h) for every (CTA, thread) of a launch, in the order
+ * of the kernel's phases, over the launch parameters that libdf11_cuda
+ * builds (cuda/plan.c), and compares with the reference decoder byte for
+ * byte. Every store goes through a hook that checks it lands inside the
+ * job's output, once: two threads writing one element would be a race on
+ * the GPU, an element nobody writes a hole. Needs no GPU and no nvcc. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* Store hook: see shadow_mark. */
+static void shadow_mark(const uint16_t *p, unsigned n);
+#define DF11K_HOST_STORE_HOOK(p, n) shadow_mark((p), (n))
+
+#include "cuda/decode_kernel.h"
+#include "cuda/plan.h"
+#include "df11/codec_internal.h"
+#include "df11/synth.h"
+#include "tests/cuda_cases.h"
+#include "tests/testutil.h"
+
+/* ------------------------------------------------------ store tracking */
+
+#define MAX_REGIONS DF11K_MAX_JOBS
+static struct {
+	const uint16_t *dst[MAX_REGIONS];
+	uint64_t count[MAX_REGIONS];
+	uint8_t *hits[MAX_REGIONS]; /* stores per element */
+	int n;
+	uint64_t stray; /* stores outside every region */
+} shadow;
+
+static void shadow_reset(void)
+{
+	for (int i = 0; i < shadow.n; i++)
+		free(shadow.hits[i]);
+	memset(&shadow, 0, sizeof shadow);
+}
+
+static void shadow_add(const uint16_t *dst, uint64_t count)
+{
+	assert_true(shadow.n < MAX_REGIONS);
+	shadow.dst[shadow.n] = dst;
+	shadow.count[shadow.n] = count;
+	shadow.hits[shadow.n] = calloc(count + 1, 1);
+	assert_non_null(shadow.hits[shadow.n]);
+	shadow.n++;
+}
+
+static void shadow_mark(const uint16_t *p, unsigned n)
+{
+	for (int r = 0; r < shadow.n; r++) {
+		if (p >= shadow.dst[r] && p + n <= shadow.dst[r] + shadow.count[r]) {
+			for (unsigned i = 0; i < n; i++) {
+				uint8_t *h = &shadow.hits[r][p - shadow.dst[r] + i];
+				if (*h < 255)
+					(*h)++;
+			}
+			return;
+		}
+	}
+	shadow.stray++;
+}
+
+/* Every element of region r stored exactly once (if `complete`), or at
+ * most once (corrupt input); nothing outside. */
+static void shadow_check(int r, int complete, const char *what)
+{
+	if (shadow.stray)
+		fail_msg("%s: %llu stores outside the output", what,
+			 (unsigned long long)shadow.stray);
+	for (uint64_t i = 0; i < shadow.count[r]; i++) {
+		uint8_t h = shadow.hits[r][i];
+		if (h > 1 || (complete && h != 1))
+			fail_msg("%s: element %llu stored %u times", what,
+				 (unsigned long long)i, h);
+	}
+}
+
+/* ------------------------------------------------------------ launch */
+
+/* What one CTA of the decode kernel does (cuda/df11_cuda.cu,
+ * df11k_decode_kernel), thread by thread per phase; __syncthreads() falls
+ * between phases. Threads run in reverse order to show that no thread
+ * depends on another's stores. */
+static void run_cta(const df11k_batch *b, uint32_t cta, uint32_t *err)
+{
+	static df11k_smem sh;
+	const df11k_job *J = &b->job[df11k_find_job(b, cta)];
+	uint64_t item = J->item_lo + (cta - J->item_base);
+	if (J->t.codec != DF11_CODEC_HUFFMAN) {
+		for (uint32_t tid = DF11K_THREADS; tid-- > 0;)
+			df11k_plain(J, item, tid);
+		return;
+	}
+	memset(&sh, 0xcd, sizeof sh);
+	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
+		df11k_load_tables(&J->t, &sh, tid);
+	for (uint32_t tid = DF11K_THREADS; tid-- > 0;)
+		if (df11k_decode(J, &sh, item, tid))
+			*err |= DF11K_ERR_INDEX;
+}
+
+/* CTAs in reverse order, too: the GPU runs them in any order. */
+static uint32_t run_launch(const df11k_batch *b)
+{
+	uint32_t err = 0;
+	for (uint32_t cta = b->n_items; cta-- > 0;)
+		run_cta(b, cta, &err);
+	return err;
+}
+
+/* One CTA of the count kernel (df11k_count_kernel), run at upload. */
+static void run_count_cta(const df11k_batch *b, uint32_t cta, uint32_t *err)
+{
+	static df11k_smem sh;
+	const df11k_job *J = &b->job[df11k_find_job(b, cta)];
+	uint64_t item = J->item_lo + (cta - J->item_base);
+	memset(&sh, 0xcd, sizeof sh);
+	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
+		df11k_load_tables(&J->t, &sh, tid);
+	uint32_t count[DF11K_THREADS], offset[DF11K_THREADS], bad = 0, total = 0;
+	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
+		count[tid] = df11k_count(&J->t, &sh, item, tid, J->win_off_out, &bad);
+	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++) {
+		offset[tid] = total;
+		total += count[tid];
+	}
+	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
+		bad |= df11k_check(&J->t, item, tid, offset[tid], total);
+	if (bad) {
+		*err |= DF11K_ERR_INDEX;
+		return;
+	}
+	for (uint32_t tid = DF11K_THREADS; tid-- > 0;)
+		df11k_count_finish(&J->t, item, tid, offset[tid], J->win_off_out);
+}
+
+/* The upload's count launch for one huffman tensor; its error bits. */
+static uint32_t run_count(const df11k_tensor *t, uint32_t *win_off)
+{
+	df11k_batch b;
+	df11k_job J;
+	uint32_t err = 0;
+	memset(&b, 0, sizeof b);
+	assert_int_equal(df11k_count_job_init(&J, t, win_off), DF11_OK);
+	assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
+	for (uint32_t cta = b.n_items; cta-- > 0;)
+		run_count_cta(&b, cta, &err);
+	return err;
+}
+
+/* ------------------------------------------------------- test tensors */
+
+typedef struct emul_tensor {
+	uint8_t *enc; /* exact size: ASan sees any over-read */
+	size_t size;
+	uint8_t *tables;
+	uint32_t *win_off; /* made by the count launch */
+	df11_parsed P;
+	df11k_tensor t;
+	uint16_t *ref;
+	uint64_t n;
+} emul_tensor;
+
+static void tensor_load(emul_tensor *T, const uint16_t *src, uint64_t n,
+			const df11_encode_options *opt)
+{
+	memset(T, 0, sizeof *T);
+	T->n = n;
+	T->enc = encode_alloc(src, n, opt, &T->size);
+	/* encode_alloc's buffer has the encode bound's size; keep exactly the
+	 * encoded bytes so over-reads show. */
+	uint8_t *exact = malloc(T->size ? T->size : 1);
+	assert_non_null(exact);
+	memcpy(exact, T->enc, T->size);
+	free(T->enc);
+	T->enc = exact;
+	assert_int_equal(df11_parse(T->enc, T->size, &T->P), DF11_OK);
+	T->tables = malloc(DF11K_TABLES_SIZE);
+	assert_non_null(T->tables);
+	T->win_off = malloc(4 * T->P.layout.n_windows + 4);
+	assert_non_null(T->win_off);
+	if (T->P.layout.codec == DF11_CODEC_HUFFMAN)
+		df11k_build_tables(&T->P, T->tables);
+	df11k_tensor_init(&T->t, &T->P, T->enc, T->tables, T->win_off);
+	if (T->P.layout.codec == DF11_CODEC_HUFFMAN)
+		assert_int_equal(run_count(&T->t, T->win_off), 0);
+	T->ref = malloc(n * 2 + 2);
+	assert_non_null(T->ref);
+	assert_int_equal(df11_decode_reference(T->enc, T->size, T->ref, n),
+			 DF11_OK);
+	assert_memory_equal(T->ref, src, n * 2);
+}
+
+static void tensor_free(emul_tensor *T)
+{
+	free(T->enc);
+	free(T->tables);
+	free(T->win_off);
+	free(T->ref);
+}
+
+/* Output buffer with guard words on both sides; misalign shifts dst by one
+ * word so that the 16-byte vector stores are off. */
+typedef struct outbuf {
+	uint16_t *mem, *dst;
+	uint64_t count;
+} outbuf;
+
+#define GUARD 16
+static void outbuf_init(outbuf *o, uint64_t count, int misalign)
+{
+	o->mem = aligned_alloc(16, ((count + 2 * GUARD) * 2 + 15) & ~(size_t)15);
+	assert_non_null(o->mem);
+	memset(o->mem, 0xa5, (count + 2 * GUARD) * 2);
+	o->dst = o->mem + GUARD + (misalign ? 1 : 0);
+	o->count = count;
+}
+
+static void outbuf_check(const outbuf *o, const uint16_t *want, const char *what)
+{
+	const char *d = cuda_case_diff(want, o->dst, o->count);
+	if (d[0])
+		fail_msg("%s: %s", what, d);
+	for (uint16_t *p = o->mem; p < o->dst; p++)
+		if (*p != 0xa5a5)
+			fail_msg("%s: guard before the output overwritten", what);
+	for (int i = 0; i < GUARD - 1; i++)
+		if (o->dst[o->count + i] != 0xa5a5)
+			fail_msg("%s: guard after the output overwritten", what);
+}
+
+/* Decodes the given ranges of T as one launch and checks each. */
+static void check_batch(const emul_tensor *const *T, const uint64_t (*ranges)[2],
+			size_t n, int misalign, const char *what)
+{
+	df11k_batch b;
+	outbuf o[DF11K_MAX_JOBS];
+	memset(&b, 0, sizeof b);
+	shadow_reset();
+	assert_true(n <= DF11K_MAX_JOBS);
+	for (size_t k = 0; k < n; k++) {
+		df11k_job J;
+		outbuf_init(&o[k], ranges[k][1], misalign);
+		assert_int_equal(df11k_job_init(&J, &T[k]->t, T[k]->P.block_starts,
+						ranges[k][0], ranges[k][1],
+						o[k].dst), DF11_OK);
+		assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
+		shadow_add(o[k].dst, ranges[k][1]);
+	}
+	uint32_t err = run_launch(&b);
+	if (err)
+		fail_msg("%s: kernel error flag %u", what, err);
+	for (size_t k = 0; k < n; k++) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "%s, elements %llu+%llu", what,
+			 (unsigned long long)ranges[k][0],
+			 (unsigned long long)ranges[k][1]);
+		outbuf_check(&o[k], T[k]->ref + ranges[k][0], msg);
+		shadow_check((int)k, 1, msg);
+		free(o[k].mem);
+	}
+	shadow_reset();
+}
+
+static void check_tensor(const emul_tensor *T, const char *name)
+{
+	uint64_t full[1][2] = {{0, T->n}};
+	const emul_tensor *one[DF11K_MAX_JOBS];
+	for (int k = 0; k < DF11K_MAX_JOBS; k++)
+		one[k] = T;
+	if (T->n == 0)
+		return; /* nothing to launch; the API returns at once */
+	check_batch(one, (const uint64_t (*)[2])full, 1, 0, name);
+	check_batch(one, (const uint64_t (*)[2])full, 1, 1, name);
+	uint64_t ranges[48][2];
+	size_t nr = cuda_case_ranges(T->n, T->P.block_starts, T->P.layout.n_blocks,
+				     T->n, ranges, 48);
+	/* Ranges one launch each, then DF11K_MAX_JOBS per launch. */
+	for (size_t k = 0; k < nr; k++)
+		check_batch(one, (const uint64_t (*)[2])&ranges[k], 1, (int)(k & 1),
+			    name);
+	for (size_t k = 0; k < nr; k += DF11K_MAX_JOBS) {
+		size_t m = nr - k < DF11K_MAX_JOBS ? nr - k : DF11K_MAX_JOBS;
+		check_batch(one, (const uint64_t (*)[2])&ranges[k], m, 0, name);
+	}
+}
+
+/* ------------------------------------------------------------- tests */
+
+static void test_codec_cases(void **state)
+{
+	(void)state;
+	cuda_case *cases;
+	size_t n = cuda_cases_make(&cases);
+	for (size_t i = 0; i < n; i++) {
+		emul_tensor T;
+		tensor_load(&T, cases[i].data, cases[i].n, &cases[i].opt);
+		check_tensor(&T, cases[i].name);
+		tensor_free(&T);
+	}
+	cuda_cases_free(cases, n);
+}
+
+/* Jobs of different tensors and codecs in one launch. */
+static void test_mixed_batch(void **state)
+{
+	(void)state;
+	cuda_case *cases;
+	size_t n = cuda_cases_make(&cases);
+	emul_tensor T[DF11K_MAX_JOBS];
+	const emul_tensor *p[DF11K_MAX_JOBS] = {0};
+	uint64_t ranges[DF11K_MAX_JOBS][2];
+	size_t m = 0;
+	/* Every third nonempty case, whole and in a slice. */
+	for (size_t i = 0; i < n && m + 1 < DF11K_MAX_JOBS; i += 3) {
+		if (cases[i].n == 0)
+			continue;
+		tensor_load(&T[m], cases[i].data, cases[i].n, &cases[i].opt);
+		p[m] = p[m + 1] = &T[m];
+		ranges[m][0] = 0;
+		ranges[m][1] = cases[i].n;
+		ranges[m + 1][0] = cases[i].n / 4;
+		ranges[m + 1][1] = cases[i].n / 2 ? cases[i].n / 2 : 1;
+		m += 2;
+	}
+	check_batch(p, (const uint64_t (*)[2])ranges, m, 0, "mixed batch");
+	for (size_t k = 0; k < m; k += 2)
+		tensor_free(&T[k]);
+	cuda_cases_free(cases, n);
+}
+
+/* A Mistral-Nemo layer's seven matrices with every dimension divided by 8
+ * (the full layer runs in the GPU test), decoded as one batch. */
+static void test_nemo_layer_scaled(void **state)
+{
+	(void)state;
+	cuda_matrix mat[7];
+	cuda_nemo_layer(8, mat);
+	emul_tensor T[7];
+	const emul_tensor *p[7];
+	uint64_t ranges[7][2];
+	for (int i = 0; i < 7; i++) {
+		uint64_t n = mat[i].rows * mat[i].cols;
+		uint16_t *w = malloc(n * 2);
+		assert_non_null(w);
+		df11_synth_matrix(100 + (uint64_t)i, mat[i].rows, mat[i].cols, 0.02f, w);
+		tensor_load(&T[i], w, n, NULL);
+		free(w);
+		p[i] = &T[i];
+		ranges[i][0] = 0;
+		ranges[i][1] = n;
+	}
+	check_batch(p, (const uint64_t (*)[2])ranges, 7, 0, "nemo layer / 8");
+	/* Embedding-style rows: rows 3, 17 and 100 of gate_proj. */
+	uint64_t rows[3][2];
+	const emul_tensor *g[3] = {&T[4], &T[4], &T[4]};
+	uint64_t pick[3] = {3, 17, 100};
+	for (int k = 0; k < 3; k++) {
+		rows[k][0] = pick[k] * mat[4].cols;
+		rows[k][1] = mat[4].cols;
+	}
+	check_batch(g, (const uint64_t (*)[2])rows, 3, 0, "nemo rows");
+	for (int i = 0; i < 7; i++)
+		tensor_free(&T[i]);
+}
+
+/* A stream that disagrees with its index after df11_parse accepted it:
+ * the upload's count launch rejects it; with a stale offset table the
+ * decode launch flags it and still writes nothing out of bounds. */
+static void test_corrupt_index_flagged(void **state)
+{
+	(void)state;
+	uint64_t n = 200000;
+	uint16_t *w = malloc(n * 2);
+	assert_non_null(w);
+	df11_synth_matrix(5, 200, 1000, 0.02f, w);
+	df11_encode_options opt = {.window_log2 = 8, .block_log2 = 3};
+	emul_tensor T;
+	tensor_load(&T, w, n, &opt);
+	const emul_tensor *p[1] = {&T};
+	uint64_t full[1][2] = {{0, n}};
+	df11_parsed P;
+	uint32_t *win_off = malloc(4 * T.P.layout.n_windows);
+	uint16_t *out = malloc(n * 2);
+	assert_true(win_off && out);
+	df11k_tensor t = T.t;
+	t.win_off = win_off;
+
+	/* A gap moved inside its valid range. */
+	uint8_t *gaps = T.enc + T.P.layout.off_gaps;
+	uint64_t k = 37;
+	uint32_t g = df11_gap(gaps, k);
+	uint32_t g2 = g == 0 ? 1 : g - 1;
+	gaps[k >> 1] = (uint8_t)((gaps[k >> 1] & ~(0xfu << ((k & 1) * 4))) |
+				 (g2 << ((k & 1) * 4)));
+	assert_int_equal(df11_parse(T.enc, T.size, &P), DF11_OK);
+	assert_int_equal(run_count(&t, win_off), DF11K_ERR_INDEX);
+	/* Decoding with the offsets made before: flagged, in bounds. */
+	df11k_batch b;
+	df11k_job J;
+	memset(&b, 0, sizeof b);
+	shadow_reset();
+	shadow_add(out, n);
+	assert_int_equal(df11k_job_init(&J, &T.t, T.P.block_starts, 0, n, out),
+			 DF11_OK);
+	assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
+	assert_int_equal(run_launch(&b), DF11K_ERR_INDEX);
+	shadow_check(0, 0, "corrupt gap");
+	gaps[k >> 1] = (uint8_t)((gaps[k >> 1] & ~(0xfu << ((k & 1) * 4))) |
+				 (g << ((k & 1) * 4)));
+
+	/* A block start moved by one (still nondecreasing), at an item's
+	 * start and inside one. */
+	uint8_t *bs = T.enc + T.P.layout.off_block_starts;
+	for (uint64_t j = 2; j <= 8; j += 6) {
+		uint64_t v = df11_rd64(bs + 8 * j);
+		df11_wr64(bs + 8 * j, v + 1);
+		assert_int_equal(df11_parse(T.enc, T.size, &P), DF11_OK);
+		assert_int_equal(run_count(&t, win_off), DF11K_ERR_INDEX);
+		df11_wr64(bs + 8 * j, v);
+	}
+
+	/* Restored: counts and decodes again. */
+	assert_int_equal(run_count(&t, win_off), 0);
+	assert_memory_equal(win_off, T.win_off, 4 * T.P.layout.n_windows);
+	check_batch(p, (const uint64_t (*)[2])full, 1, 0, "restored");
+
+	/* Stream bit flips: rejected at upload, or decoded with every element
+	 * stored exactly once (and no over-read: ASan in the sanitizer build). */
+	uint8_t *stream = T.enc + T.P.layout.off_stream;
+	int flagged = 0, total = 0;
+	for (uint64_t bit = 5; bit < 8 * T.P.layout.stream_bytes; bit += 4099) {
+		stream[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		uint32_t err = run_count(&t, win_off);
+		flagged += err != 0;
+		total++;
+		if (!err) {
+			df11k_job Jf;
+			memset(&b, 0, sizeof b);
+			shadow_reset();
+			shadow_add(out, n);
+			assert_int_equal(df11k_job_init(&Jf, &t, T.P.block_starts, 0,
+							n, out), DF11_OK);
+			assert_int_equal(df11k_batch_add(&b, &Jf), DF11_OK);
+			assert_int_equal(run_launch(&b), 0);
+			shadow_check(0, 1, "stream bit flip");
+		}
+		stream[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	print_message("stream bit flips rejected by the count launch: %d of %d\n",
+		      flagged, total);
+	assert_true(flagged > 0);
+	shadow_reset();
+	free(out);
+	free(win_off);
+	free(w);
+	tensor_free(&T);
+}
+
+/* Random layouts (window 2^6..2^16 bits, block 2^1..2^12 windows, code
+ * limit 2..15) over random skewed data, each checked whole and in random
+ * ranges: the decomposition for parameter mixes no fixed case has. */
+static void test_random_layouts(void **state)
+{
+	(void)state;
+	df11_rng r;
+	df11_rng_seed(&r, 2026);
+	for (int it = 0; it < 40; it++) {
+		df11_encode_options opt = {0};
+		opt.window_log2 = 6 + (int)(df11_rng_next(&r) % 11);
+		int bmax = DF11_MAX_BLOCK_BITS_LOG2 - opt.window_log2;
+		if (bmax > DF11_MAX_BLOCK_LOG2)
+			bmax = DF11_MAX_BLOCK_LOG2;
+		opt.block_log2 = 1 + (int)(df11_rng_next(&r) % (uint64_t)bmax);
+		opt.max_code_len = 2 + (int)(df11_rng_next(&r) % 14);
+		uint64_t n = 1 + df11_rng_next(&r) % 300000;
+		uint16_t *w = malloc(n * 2);
+		assert_non_null(w);
+		/* Exponents from a geometric distribution of random spread, so
+		 * that code lengths vary from 1 bit to the limit. */
+		double p = 0.05 + 0.9 * df11_rng_uniform(&r);
+		/* No more exponents than codes of max_code_len bits. */
+		unsigned top = 120 + (1u << opt.max_code_len) - 1;
+		if (top > 250)
+			top = 250;
+		for (uint64_t i = 0; i < n; i++) {
+			unsigned e = 120;
+			while (e < top && df11_rng_uniform(&r) > p)
+				e++;
+			w[i] = (uint16_t)((e << 7) | (df11_rng_next(&r) & 0x807f));
+		}
+		emul_tensor T;
+		tensor_load(&T, w, n, &opt);
+		char name[96];
+		snprintf(name, sizeof name, "random layout %d: n %llu w%d b%d c%d",
+			 it, (unsigned long long)n, opt.window_log2, opt.block_log2,
+			 opt.max_code_len);
+		const emul_tensor *p16[DF11K_MAX_JOBS];
+		for (int k = 0; k < DF11K_MAX_JOBS; k++)
+			p16[k] = &T;
+		uint64_t ranges[DF11K_MAX_JOBS][2];
+		ranges[0][0] = 0;
+		ranges[0][1] = n;
+		for (int k = 1; k < DF11K_MAX_JOBS; k++) {
+			ranges[k][0] = df11_rng_next(&r) % n;
+			ranges[k][1] = 1 + df11_rng_next(&r) % (n - ranges[k][0]);
+		}
+		check_batch(p16, (const uint64_t (*)[2])ranges, DF11K_MAX_JOBS,
+			    it & 1, name);
+		tensor_free(&T);
+		free(w);
+	}
+}
+
+/* The 16-byte join of 8 lanes equals df11_bf16_join lane by lane. */
+static void test_join2(void **state)
+{
+	(void)state;
+	df11_rng r;
+	df11_rng_seed(&r, 3);
+	for (int i = 0; i < 100000; i++) {
+		uint64_t e = df11_rng_next(&r), s = df11_rng_next(&r);
+		uint32_t w = df11k_join2(e, s);
+		assert_int_equal(w & 0xffff,
+				 df11_bf16_join(e & 0xff, s & 0xff));
+		assert_int_equal(w >> 16,
+				 df11_bf16_join((e >> 8) & 0xff, (s >> 8) & 0xff));
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_join2),
+		cmocka_unit_test(test_codec_cases),
+		cmocka_unit_test(test_mixed_batch),
+		cmocka_unit_test(test_random_layouts),
+		cmocka_unit_test(test_nemo_layer_scaled),
+		cmocka_unit_test(test_corrupt_index_flagged),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
