@@ -461,15 +461,25 @@ static df11_result ct_tensor_records(df11_model *m, const uint8_t *dir,
 		t->d.compressed = codec == 1;
 		uint64_t off = df11_rd64(p + 32), len = df11_rd64(p + 40);
 		t->d.stored_bytes = len;
+		/* Every encoded element takes at least one stored byte (its
+		 * sign|mantissa byte): so a directory cannot make a reader
+		 * size buffers beyond twice what the file holds. */
 		if (!section_ok(off, len, dir_off) ||
 		    (codec == 0 && len != t->d.nbytes) ||
-		    (codec == 1 && dtype != DF11_DTYPE_BF16) ||
+		    (codec == 1 && (dtype != DF11_DTYPE_BF16 || n > len)) ||
 		    len > SIZE_MAX)
 			return df11_fail(DF11_BAD_DATA, "%s: tensor %s: bad payload "
 					 "record", path, t->name);
 		t->stored = m->cmap.p + off;
 		t->sum_orig = df11_rd64(p + 48);
 		t->sum_stored = df11_rd64(p + 56);
+		/* A stored tensor's payload is its original bytes: two sums
+		 * that differ mean the record does not describe its payload
+		 * (reads check only the stored sum for these). */
+		if (codec == 0 && t->sum_orig != t->sum_stored)
+			return df11_fail(DF11_BAD_DATA, "%s: tensor %s: stored "
+					 "and original checksums differ", path,
+					 t->name);
 		t->has_sum = 1;
 		*pos += rec + name_len;
 	}
@@ -519,6 +529,42 @@ static df11_result ct_cross_check(df11_model *m)
 	return DF11_OK;
 }
 
+static int cmp_span(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* No two sections share a byte (as the writer lays them out): otherwise
+ * one payload could stand for many tensors, and a small file unpack to
+ * any size. Empty sections take no bytes. */
+static df11_result ct_no_overlap(df11_model *m)
+{
+	uint64_t(*span)[2] = malloc((m->nf + m->nt + 1) * sizeof *span);
+	if (!span)
+		return df11_fail(DF11_NOMEM, "%s", m->path);
+	size_t n = 0;
+	for (size_t i = 0; i < m->nf; i++)
+		if (m->f[i].sect_size) {
+			span[n][0] = (uint64_t)(m->f[i].sect - m->cmap.p);
+			span[n++][1] = m->f[i].sect_size;
+		}
+	for (size_t i = 0; i < m->nt; i++)
+		if (m->t[i].d.stored_bytes) {
+			span[n][0] = (uint64_t)(m->t[i].stored - m->cmap.p);
+			span[n++][1] = m->t[i].d.stored_bytes;
+		}
+	qsort(span, n, sizeof *span, cmp_span);
+	for (size_t i = 1; i < n; i++) {
+		if (span[i][0] < span[i - 1][0] + span[i - 1][1]) {
+			free(span);
+			return ct_bad(m->path, "two sections overlap");
+		}
+	}
+	free(span);
+	return DF11_OK;
+}
+
 static df11_result open_container(df11_model *m)
 {
 	const char *path = m->path;
@@ -545,8 +591,13 @@ static df11_result open_container(df11_model *m)
 	if (dir_off < DF11_CT_ALIGN || dir_off > size - DF11_CT_TRAILER_SIZE ||
 	    dir_size != size - DF11_CT_TRAILER_SIZE - dir_off)
 		return ct_bad(path, "directory out of range");
+	/* Every record has a fixed part: counts that cannot fit in the
+	 * directory are refused before anything is allocated for them. */
 	if (n_files == 0 || n_files > DF11_CT_MAX_FILES ||
 	    n_tensors > DF11_CT_MAX_TENSORS ||
+	    n_files > dir_size / DF11_CT_FILE_REC ||
+	    n_tensors > (dir_size - n_files * DF11_CT_FILE_REC) /
+				DF11_CT_TENSOR_REC ||
 	    (src == DF11_SRC_FILE && n_files != 1))
 		return df11_fail(DF11_BAD_DATA, "%s: %llu files, %llu tensors",
 				 path, (unsigned long long)n_files,
@@ -584,6 +635,8 @@ static df11_result open_container(df11_model *m)
 	}
 	if (next != m->nt)
 		return ct_bad(path, "tensor records belong to no file");
+	if ((r = ct_no_overlap(m)))
+		return r;
 	if ((r = ct_cross_check(m)))
 		return r;
 	for (size_t i = 0; i < m->nf; i++)

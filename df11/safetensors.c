@@ -161,6 +161,9 @@ df11_result df11_st_parse(const uint8_t *buf, uint64_t avail,
 		return df11_fail(DF11_BAD_DATA, "%s: %llu bytes, too short for a "
 				 "safetensors file", label,
 				 (unsigned long long)file_size);
+	if (avail < 8) /* the length field itself is not in the buffer */
+		return df11_fail(DF11_INVALID_ARG, "%s: header not in the buffer",
+				 label);
 	uint64_t n = df11_rd64(buf);
 	if (n > DF11_ST_MAX_HEADER)
 		return df11_fail(DF11_LIMIT, "%s: header of %llu bytes, limit %u",

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "df11.h"
 #include "df11/codec_internal.h"
@@ -320,6 +321,226 @@ static void gen_roundtrip(void)
 	}
 }
 
+/* -------------------------------------------------------- safetensors */
+
+/* u64 LE length | JSON | data_size bytes of data (a counting pattern). */
+static size_t st_bytes(uint8_t *out, const char *json, size_t data_size)
+{
+	size_t n = strlen(json);
+	df11_wr64(out, n);
+	memcpy(out + 8, json, n);
+	for (size_t i = 0; i < data_size; i++)
+		out[8 + n + i] = (uint8_t)(i * 7 + 1);
+	return 8 + n + data_size;
+}
+
+static void st_seed(const char *name, const char *json, size_t data_size)
+{
+	static uint8_t buf[1 << 16];
+	put("safetensors", name, buf, st_bytes(buf, json, data_size));
+}
+
+static void gen_safetensors(void)
+{
+	st_seed("empty_header", "{}", 0);
+	st_seed("one_u8", "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],"
+		"\"data_offsets\":[0,4]}}", 4);
+	st_seed("mixed", "{\"__metadata__\":{\"format\":\"pt\"},"
+		"\"w.0\":{\"dtype\":\"BF16\",\"shape\":[2,3],\"data_offsets\":[0,12]},"
+		"\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[12,24]},"
+		"\"s\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[24,32]},"
+		"\"z\":{\"dtype\":\"F16\",\"shape\":[0,5],\"data_offsets\":[32,32]},"
+		"\"e\":{\"dtype\":\"F8_E4M3\",\"shape\":[1,1,2],\"data_offsets\":[32,34]}}",
+		34);
+	st_seed("every_dtype", "{"
+		"\"a\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[0,1]},"
+		"\"b\":{\"dtype\":\"I8\",\"shape\":[1],\"data_offsets\":[1,2]},"
+		"\"c\":{\"dtype\":\"U16\",\"shape\":[1],\"data_offsets\":[2,4]},"
+		"\"d\":{\"dtype\":\"I16\",\"shape\":[1],\"data_offsets\":[4,6]},"
+		"\"e\":{\"dtype\":\"U32\",\"shape\":[1],\"data_offsets\":[6,10]},"
+		"\"f\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[10,14]},"
+		"\"g\":{\"dtype\":\"U64\",\"shape\":[1],\"data_offsets\":[14,22]},"
+		"\"h\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[22,30]},"
+		"\"i\":{\"dtype\":\"F8_E5M2\",\"shape\":[1],\"data_offsets\":[30,31]}}",
+		31);
+	st_seed("padded_header", "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],"
+		"\"data_offsets\":[0,1]}}        ", 1);
+	/* Hostile: each is refused for one reason. */
+	st_seed("shape_product_overflows", "{\"a\":{\"dtype\":\"BF16\",\"shape\":"
+		"[4294967296,4294967296,2],\"data_offsets\":[0,4]}}", 4);
+	st_seed("shape_times_dtype_overflows", "{\"a\":{\"dtype\":\"F64\",\"shape\":"
+		"[2305843009213693952,2],\"data_offsets\":[0,8]}}", 8);
+	st_seed("offsets_past_end", "{\"a\":{\"dtype\":\"U8\",\"shape\":[8],"
+		"\"data_offsets\":[0,8]}}", 4);
+	st_seed("offsets_reversed", "{\"a\":{\"dtype\":\"U8\",\"shape\":[0],"
+		"\"data_offsets\":[4,0]}}", 4);
+	st_seed("overlapping", "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],"
+		"\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"U8\",\"shape\":[4],"
+		"\"data_offsets\":[2,6]}}", 6);
+	st_seed("hole", "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],"
+		"\"data_offsets\":[0,2]},\"b\":{\"dtype\":\"U8\",\"shape\":[2],"
+		"\"data_offsets\":[3,5]}}", 5);
+	st_seed("duplicate_name", "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],"
+		"\"data_offsets\":[0,1]},\"a\":{\"dtype\":\"U8\",\"shape\":[1],"
+		"\"data_offsets\":[1,2]}}", 2);
+	st_seed("unknown_dtype", "{\"a\":{\"dtype\":\"Q4\",\"shape\":[1],"
+		"\"data_offsets\":[0,1]}}", 1);
+	st_seed("negative_dim", "{\"a\":{\"dtype\":\"U8\",\"shape\":[-1],"
+		"\"data_offsets\":[0,1]}}", 1);
+	st_seed("nine_dims", "{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],"
+		"\"data_offsets\":[0,1]}}", 1);
+	st_seed("not_json", "{\"a\":", 0);
+	uint8_t b[16] = {0};
+	df11_wr64(b, (uint64_t)1 << 60);
+	memcpy(b + 8, "{}", 2);
+	put("safetensors", "header_length_2e60", b, 10);
+	df11_wr64(b, 100);
+	put("safetensors", "header_past_end", b, 10);
+	df11_wr64(b, UINT64_MAX);
+	put("safetensors", "header_length_max", b, 16);
+	put("safetensors", "short", b, 5);
+}
+
+/* ----------------------------------------------------------- container */
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f || fseek(f, 0, SEEK_END) != 0) {
+		perror(path);
+		exit(1);
+	}
+	long len = ftell(f);
+	uint8_t *p = malloc((size_t)len + 1);
+	rewind(f);
+	if (!p || fread(p, 1, (size_t)len, f) != (size_t)len) {
+		perror(path);
+		exit(1);
+	}
+	fclose(f);
+	*n = (size_t)len;
+	return p;
+}
+
+static void spill(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+/* Packs `input` (a file or folder under tmp) and stores the container as
+ * seed `name`. */
+static void container_seed(const char *tmp, const char *input,
+			   const char *name)
+{
+	char in[4096], out[4096];
+	snprintf(in, sizeof in, "%s/%s", tmp, input);
+	snprintf(out, sizeof out, "%s/%s.df11", tmp, name);
+	df11_pack_options opt = {.threads = 1, .force = 1};
+	if (df11_pack(in, out, &opt, NULL) != DF11_OK) {
+		fprintf(stderr, "pack %s: %s\n", in, df11_last_error());
+		exit(1);
+	}
+	size_t n;
+	uint8_t *p = slurp(out, &n);
+	put("container", name, p, n);
+	free(p);
+	unlink(out);
+}
+
+static void gen_containers(void)
+{
+	char tmp[] = "/tmp/df11-gen-corpus-XXXXXX";
+	if (!mkdtemp(tmp)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	static uint8_t buf[1 << 16];
+	static uint16_t w[2048];
+	char path[4096], json[1024];
+
+	/* One file: a BF16 matrix that compresses, a stored F32, a scalar
+	 * and a zero-size tensor. */
+	df11_synth_matrix(9, 16, 64, 0.02f, w);
+	snprintf(json, sizeof json, "{\"w\":{\"dtype\":\"BF16\",\"shape\":[16,64],"
+		 "\"data_offsets\":[0,2048]},\"b\":{\"dtype\":\"F32\",\"shape\":[4],"
+		 "\"data_offsets\":[2048,2064]},\"s\":{\"dtype\":\"U8\",\"shape\":[],"
+		 "\"data_offsets\":[2064,2065]},\"z\":{\"dtype\":\"BF16\",\"shape\":"
+		 "[0],\"data_offsets\":[2065,2065]}}");
+	size_t n = st_bytes(buf, json, 2065);
+	memcpy(buf + n - 2065, w, 2048);
+	snprintf(path, sizeof path, "%s/one.safetensors", tmp);
+	spill(path, buf, n);
+	container_seed(tmp, "one.safetensors", "one_file");
+
+	/* BF16 tensors of each codec: raw (random bits), single exponent. */
+	df11_rng rng;
+	df11_rng_seed(&rng, 4);
+	for (int i = 0; i < 256; i++)
+		w[i] = (uint16_t)df11_rng_next(&rng);
+	for (int i = 256; i < 512; i++)
+		w[i] = df11_bf16_join(121, (uint32_t)i);
+	snprintf(json, sizeof json, "{\"r\":{\"dtype\":\"BF16\",\"shape\":[256],"
+		 "\"data_offsets\":[0,512]},\"one\":{\"dtype\":\"BF16\",\"shape\":"
+		 "[256],\"data_offsets\":[512,1024]}}");
+	n = st_bytes(buf, json, 1024);
+	memcpy(buf + n - 1024, w, 1024);
+	snprintf(path, sizeof path, "%s/codecs.safetensors", tmp);
+	spill(path, buf, n);
+	container_seed(tmp, "codecs.safetensors", "raw_and_single");
+
+	/* A folder: two shards, the index and a config file. */
+	snprintf(path, sizeof path, "%s/ckpt", tmp);
+	mkdir(path, 0777);
+	df11_synth_matrix(10, 8, 64, 0.05f, w);
+	for (int k = 0; k < 2; k++) {
+		snprintf(json, sizeof json, "{\"l%d.w\":{\"dtype\":\"BF16\","
+			 "\"shape\":[8,64],\"data_offsets\":[0,1024]}}", k);
+		n = st_bytes(buf, json, 1024);
+		memcpy(buf + n - 1024, w, 1024);
+		snprintf(path, sizeof path, "%s/ckpt/model-%d.safetensors", tmp, k);
+		spill(path, buf, n);
+	}
+	const char *index = "{\"metadata\":{},\"weight_map\":{"
+			    "\"l0.w\":\"model-0.safetensors\","
+			    "\"l1.w\":\"model-1.safetensors\"}}";
+	snprintf(path, sizeof path, "%s/ckpt/model.safetensors.index.json", tmp);
+	spill(path, index, strlen(index));
+	snprintf(path, sizeof path, "%s/ckpt/config.json", tmp);
+	spill(path, "{\"hidden_size\":64}", 18);
+	container_seed(tmp, "ckpt", "folder");
+
+	/* Corrupt variants of the one-file container: cut at the trailer,
+	 * a flipped byte in a payload, in the directory, in the header. */
+	snprintf(path, sizeof path, "%s/one.safetensors", tmp);
+	char out[4096];
+	snprintf(out, sizeof out, "%s/x.df11", tmp);
+	df11_pack_options opt = {.threads = 1, .force = 1};
+	if (df11_pack(path, out, &opt, NULL) != DF11_OK)
+		exit(1);
+	uint8_t *c = slurp(out, &n);
+	put("container", "cut_before_trailer", c, n - 64);
+	put("container", "cut_in_header", c, 40);
+	c[300] ^= 0x10;
+	put("container", "payload_flip", c, n);
+	c[300] ^= 0x10;
+	c[n - 100] ^= 0x01;
+	put("container", "directory_flip", c, n);
+	c[n - 100] ^= 0x01;
+	c[9] ^= 0x01;
+	put("container", "header_flip", c, n);
+	free(c);
+	unlink(out);
+
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmp);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -334,5 +555,7 @@ int main(int argc, char **argv)
 	gen_tables();
 	gen_tensors();
 	gen_roundtrip();
+	gen_safetensors();
+	gen_containers();
 	return 0;
 }
