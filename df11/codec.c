@@ -407,14 +407,23 @@ df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 	if (T == 1) {
 		J.chunk_out[0] = stream;
 	} else {
+		/* Each chunk is coded into a buffer of its own, then moved into
+		 * place. The buffers lie past the encoded tensor, in the part of
+		 * dst a raw copy would use, when they fit (they do unless the
+		 * exponents barely compress): no fresh memory per call, whose
+		 * first touch costs more than the coding on some machines. */
+		uint64_t at = df11_round_up16(L.total_size);
 		for (int t = 0; t < T; t++) {
 			uint64_t bits = J.start_bit[t + 1] - J.start_bit[t];
-			priv[t] = calloc((size_t)(bits / 8 + 16), 1);
-			if (!priv[t]) {
+			size_t need = (size_t)df11_round_up16(bits / 8 + 16);
+			if (at <= dst_capacity && need <= dst_capacity - at) {
+				J.chunk_out[t] = dst + at;
+				at += need;
+			} else if (!(J.chunk_out[t] = priv[t] = malloc(need))) {
 				r = df11_fail(DF11_NOMEM, "encode: chunk buffer");
 				goto out;
 			}
-			J.chunk_out[t] = priv[t];
+			J.chunk_out[t][0] = 0;
 		}
 	}
 	df11_parallel_run(T, enc_chunk, &J);
@@ -423,9 +432,9 @@ df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 		for (int t = 0; t < T; t++) {
 			uint64_t b = J.start_bit[t], e = J.start_bit[t + 1];
 			uint64_t first = b >> 3, last = (e + 7) >> 3;
-			stream[first] |= priv[t][0];
+			stream[first] |= J.chunk_out[t][0];
 			if (last > first + 1)
-				memcpy(stream + first + 1, priv[t] + 1,
+				memcpy(stream + first + 1, J.chunk_out[t] + 1,
 				       (size_t)(last - first - 1));
 		}
 	}

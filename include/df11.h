@@ -78,7 +78,8 @@ typedef struct df11_encode_options {
 size_t df11_encode_bound(uint64_t n_elems);
 
 /* Encodes src[0..n_elems) into dst (capacity dst_capacity bytes; at least
- * df11_encode_bound(n_elems) always suffices). opt may be NULL. */
+ * df11_encode_bound(n_elems) always suffices). opt may be NULL. The encoder
+ * may use dst past *dst_size_ret as scratch: those bytes are unspecified. */
 df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 			const df11_encode_options *opt, void *dst,
 			size_t dst_capacity, size_t *dst_size_ret);
