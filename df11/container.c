@@ -799,7 +799,8 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 					      m->path, t->name);
 				break;
 			}
-			if ((r = unpack_pieces(s, t, &tj)))
+			if ((r = df11_mtensor_payload_check(m, t)) ||
+			    (r = unpack_pieces(s, t, &tj)))
 				break;
 			s->st.n_compressed++;
 			*done += t->d.nbytes;

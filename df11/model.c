@@ -775,6 +775,20 @@ static df11_result get_decoder(df11_model *m)
 	return DF11_OK;
 }
 
+df11_result df11_mtensor_payload_check(const df11_model *m,
+				       const df11_mtensor *t)
+{
+	/* The size of the header is checked by the decoder. */
+	if (t->d.compressed && t->d.stored_bytes >= DF11_HEADER_SIZE &&
+	    df11_rd64(t->stored + 8) != t->d.n_elems)
+		return df11_fail(DF11_BAD_DATA, "%s: tensor %s: its payload "
+				 "holds %llu elements, its record %llu",
+				 m->path, t->name,
+				 (unsigned long long)df11_rd64(t->stored + 8),
+				 (unsigned long long)t->d.n_elems);
+	return DF11_OK;
+}
+
 df11_result df11_mtensor_read(df11_model *m, size_t ti, void *dst,
 			      uint64_t size, int check)
 {
@@ -791,7 +805,10 @@ df11_result df11_mtensor_read(df11_model *m, size_t ti, void *dst,
 		return df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored bytes "
 				 "differ from their checksum", m->path, t->name);
 	if (t->d.compressed) {
-		df11_result r = get_decoder(m);
+		df11_result r = df11_mtensor_payload_check(m, t);
+		if (r)
+			return r;
+		r = get_decoder(m);
 		if (r)
 			return r;
 		r = df11_decode(m->dec, t->stored, (size_t)t->d.stored_bytes, dst,
@@ -840,8 +857,8 @@ df11_result df11_model_read_range(df11_model *m, size_t i, uint64_t first,
 		memcpy(dst, t->stored + 2 * first, (size_t)(2 * count));
 		return DF11_OK;
 	}
-	df11_result r = get_decoder(m);
-	if (r)
+	df11_result r = df11_mtensor_payload_check(m, t);
+	if (r || (r = get_decoder(m)))
 		return r;
 	r = df11_decode_range(m->dec, t->stored, (size_t)t->d.stored_bytes,
 			      first, count, dst);
@@ -860,6 +877,9 @@ df11_result df11_model_encoded(const df11_model *m, size_t i,
 	if (!t->d.compressed)
 		return df11_fail(DF11_UNSUPPORTED, "%s: tensor %s is not "
 				 "df11-encoded", m->path, t->name);
+	df11_result r = df11_mtensor_payload_check(m, t);
+	if (r)
+		return r;
 	*data_ret = t->stored;
 	*size_ret = (size_t)t->d.stored_bytes;
 	return DF11_OK;

@@ -109,6 +109,11 @@ char *df11_join_path(const char *a, const char *b);
  * no "." or ".." component, no empty component, no control bytes. */
 int df11_safe_relpath(const char *s);
 
+/* DF11_BAD_DATA if an encoded tensor's payload declares another element
+ * count than its record (and so its shape). */
+df11_result df11_mtensor_payload_check(const df11_model *m,
+				       const df11_mtensor *t);
+
 /* Reads tensor t (internal index) into dst; check: verify checksums. */
 df11_result df11_mtensor_read(df11_model *m, size_t ti, void *dst,
 			      uint64_t size, int check);

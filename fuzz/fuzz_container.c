@@ -9,7 +9,10 @@
  *     tensor's original size is at most twice the container's size (every
  *     encoded BF16 element takes at least one stored byte), so a program
  *     that allocates what the directory says allocates no more than that;
- *   - a full read either refuses or returns bytes that match the stored
+ *   - df11_model_encoded of an encoded tensor succeeds or refuses with
+ *     DF11_BAD_DATA, and then reading the tensor fails too;
+ *   - a full read either refuses (with a data error: DF11_BAD_DATA,
+ *     DF11_CHECKSUM or DF11_UNSUPPORTED) or returns bytes that match the stored
  *     checksum of the original; after a successful full read, every range
  *     read of that tensor agrees with it;
  *   - df11_verify accepts only containers whose every read succeeds.
@@ -96,12 +99,15 @@ static void run(const uint8_t *data, size_t size)
 		size_t idx;
 		FUZZ_CHECK(df11_model_find(m, d.name, &idx) == DF11_OK,
 			   "tensor %s not found by name", d.name);
+		int enc_bad = 0;
 		if (d.compressed) {
 			const void *enc;
 			size_t enc_size;
-			FUZZ_CHECK(df11_model_encoded(m, i, &enc, &enc_size) ==
-				   DF11_OK && enc_size == d.stored_bytes,
-				   "encoded bytes of %s", d.name);
+			r = df11_model_encoded(m, i, &enc, &enc_size);
+			FUZZ_CHECK(r == DF11_OK ? enc_size == d.stored_bytes
+						: r == DF11_BAD_DATA,
+				   "encoded bytes of %s: %d", d.name, (int)r);
+			enc_bad = r != DF11_OK;
 		}
 		if (d.nbytes > MAX_READ)
 			continue;
@@ -111,6 +117,8 @@ static void run(const uint8_t *data, size_t size)
 		FUZZ_CHECK(r == DF11_OK || r == DF11_BAD_DATA ||
 			   r == DF11_CHECKSUM || r == DF11_UNSUPPORTED,
 			   "read %s: %d", d.name, (int)r);
+		FUZZ_CHECK(!enc_bad || r != DF11_OK, "read %s succeeded, its "
+			   "encoded bytes were refused", d.name);
 		failed |= r != DF11_OK;
 		if (r == DF11_OK && d.dtype == DF11_DTYPE_BF16 && d.n_elems) {
 			uint64_t h = fuzz_hash(buf, (size_t)d.nbytes);

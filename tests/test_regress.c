@@ -283,6 +283,60 @@ static void test_container_sections_do_not_overlap(void **state)
 	free(enc);
 }
 
+/* Caught by fuzz_container in CI (a ChangeBinInt mutation, checksums
+ * recomputed): a BF16 record of n elements whose encoded payload declared
+ * another count in its own header opened fine, and every read of the n
+ * elements the record promised failed with DF11_INVALID_ARG ("output
+ * holds n elements, tensor has m"), blaming the caller for the file; a
+ * payload of more elements than its record unpacked its first n, and
+ * df11_model_encoded handed it to a GPU engine that sizes buffers from
+ * the shape. Reads, range reads, df11_model_encoded, verify and unpack now
+ * refuse such a tensor as bad data (after the checksums, so a corrupted
+ * count is still reported as a checksum failure). */
+static void test_container_payload_count_matches_record(void **state)
+{
+	(void)state;
+	uint16_t w[301], got[300];
+	df11_synth_matrix(5, 1, 301, 0.02f, w);
+	const char *json = "{\"w\":{\"dtype\":\"BF16\",\"shape\":[300],"
+			   "\"data_offsets\":[0,600]}}";
+	char *dir = make_tmpdir();
+	char *path = path_join(dir, "c.df11");
+	char *out = path_join(dir, "out.safetensors");
+	for (uint64_t n = 299; n <= 301; n++) {
+		size_t enc_size, size;
+		uint8_t *enc = encode_alloc(w, n, NULL, &enc_size);
+		ct_tensor t = {.name = "w", .dtype = DF11_DTYPE_BF16,
+			       .ndim = 1, .shape = {300}, .codec = 1,
+			       .data = w, .nbytes = 600, .payload = enc,
+			       .payload_size = enc_size};
+		uint8_t *c = ct_build(json, 0, &t, 1, &size);
+		write_bytes(path, c, size);
+		df11_model *m;
+		assert_int_equal(df11_model_open(path, &m), DF11_OK);
+		const void *e;
+		size_t es;
+		df11_result want = n == 300 ? DF11_OK : DF11_BAD_DATA;
+		assert_int_equal(df11_model_read(m, 0, got, 600), want);
+		if (n == 300)
+			assert_memory_equal(got, w, 600);
+		assert_int_equal(df11_model_read_range(m, 0, 10, 290, got), want);
+		assert_int_equal(df11_model_encoded(m, 0, &e, &es), want);
+		df11_model_close(m);
+		assert_int_equal(df11_verify(path, NULL, NULL, NULL, NULL, NULL),
+				 n == 300 ? DF11_OK : DF11_CHECKSUM);
+		assert_int_equal(df11_unpack(path, out, NULL, NULL), want);
+		assert_int_equal(access(out, F_OK) == 0, n == 300);
+		unlink(out);
+		free(c);
+		free(enc);
+	}
+	free(out);
+	free(path);
+	rm_tree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_container_stored_tensor_checksums_agree),
 		cmocka_unit_test(test_container_elements_bounded_by_payload),
 		cmocka_unit_test(test_container_sections_do_not_overlap),
+		cmocka_unit_test(test_container_payload_count_matches_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
