@@ -4,7 +4,10 @@
 #     UndefinedBehaviorSanitizer, UB aborts) and the whole ctest suite,
 #     including every fuzz corpus replayed through its target;
 #  2. build-fuzz/: clang with -DDF11_BUILD_FUZZERS=ON; each libFuzzer target
-#     runs for DF11_FUZZ_SECONDS (default 60) from its committed corpus.
+#     runs for DF11_FUZZ_SECONDS (default 60) from its committed corpus,
+#     with libFuzzer's random seed fixed to DF11_FUZZ_SEED (default 1), so
+#     that a finding in CI reproduces with the same command; 0 draws a
+#     fresh seed (longer exploratory runs: docs/TESTING.md).
 # Any sanitizer report, fuzzer crash, timeout, leak or failed check fails
 # the script. Crash inputs are kept in build-fuzz/artifacts/; reproduce one
 # with `build-fuzz/bin/fuzz_<target> <file>` (or the gcc replay driver
@@ -14,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="$(nproc)"
 seconds="${DF11_FUZZ_SECONDS:-60}"
+seed="${DF11_FUZZ_SEED:-1}"
 
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -30,7 +34,7 @@ if ! command -v clang >/dev/null 2>&1; then
   exit 0
 fi
 
-echo "== libFuzzer build (build-fuzz), ${seconds}s per target"
+echo "== libFuzzer build (build-fuzz), ${seconds}s per target, seed ${seed}"
 # The HDF5 plugin is a shared library linked with --no-undefined, which the
 # sanitizer runtimes (provided by executables) cannot satisfy; it has no
 # fuzz target of its own, and build-asan covers it.
@@ -50,7 +54,7 @@ for dir in fuzz/corpus/*/; do
   rm -rf "$work"
   mkdir -p "$work"
   log="build-fuzz/fuzz_$t.log"
-  if "$bin" "$work" "$dir" -max_total_time="$seconds" -timeout=10 \
+  if "$bin" "$work" "$dir" -max_total_time="$seconds" -seed="$seed" -timeout=10 \
       -rss_limit_mb=2048 -malloc_limit_mb=512 -print_final_stats=1 \
       -artifact_prefix="build-fuzz/artifacts/${t}-" >"$log" 2>&1; then
     execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
