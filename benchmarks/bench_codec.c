@@ -12,6 +12,7 @@
  * decoder's output is compared with the input before anything is timed.
  *
  * usage: bench_codec [--scale F] [--runs R] [--threads N] [--no-zlib6]
+ *                    [--only NAME]   (one codec: df11, zstd, zlib)
  */
 #include <math.h>
 #include <stdio.h>
@@ -237,6 +238,7 @@ int main(int argc, char **argv)
 {
 	double scale = 1.0;
 	int runs = 5, threads = 2, zlib6 = 1;
+	const char *only = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--scale") && i + 1 < argc)
 			scale = atof(argv[++i]);
@@ -246,9 +248,11 @@ int main(int argc, char **argv)
 			threads = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-zlib6"))
 			zlib6 = 0;
+		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+			only = argv[++i];
 		else {
 			fprintf(stderr, "usage: bench_codec [--scale F] [--runs R] "
-				"[--threads N] [--no-zlib6]\n");
+				"[--threads N] [--no-zlib6] [--only NAME]\n");
 			return 2;
 		}
 	}
@@ -307,7 +311,8 @@ int main(int argc, char **argv)
 	};
 	double df11_bpw = 0;
 	for (size_t c = 0; c < sizeof codecs / sizeof codecs[0]; c++) {
-		if (!zlib6 && !strcmp(codecs[c].name, "zlib -6"))
+		if ((!zlib6 && !strcmp(codecs[c].name, "zlib -6")) ||
+		    (only && strncmp(codecs[c].name, only, strlen(only))))
 			continue;
 		int slow = !strncmp(codecs[c].name, "zlib", 4);
 		int nr = slow && runs > 3 ? 3 : runs;

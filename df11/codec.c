@@ -23,6 +23,19 @@
 #define STREAMS 4
 #endif
 
+/* The hot loops are compiled twice, for x86-64-v3 (Haswell and later:
+ * BMI2's flag-free variable shifts free the registers that shifts by %cl
+ * tie up) and for baseline x86-64, and chosen when the library loads. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DF11_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define DF11_HOT
+#endif
+
+/* How far ahead the passes over BF16 input prefetch (8 KiB): the
+ * hardware prefetcher alone left them waiting on memory. */
+#define PREFETCH_ELEMS 4096
+
 /* Below this many elements per thread, threads cost more than they save. */
 #define MIN_ELEMS_PER_THREAD (1u << 20)
 #define MAX_THREADS 256
@@ -31,6 +44,13 @@ static inline uint64_t load64(const uint8_t *p)
 {
 	uint64_t v;
 	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint16_t load16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
 	return v;
 }
 
@@ -55,7 +75,7 @@ static int clamp_threads(int threads, uint64_t n_elems)
 
 /* ---------------------------------------------------------------- stats */
 
-static void histogram(const uint16_t *src, uint64_t n, uint64_t out[256])
+DF11_HOT static void histogram(const uint16_t *src, uint64_t n, uint64_t out[256])
 {
 	/* Eight sub-histograms break the store-to-load dependency on runs of
 	 * equal exponents (the common case: a few exponents dominate); two
@@ -95,13 +115,68 @@ static void histogram(const uint16_t *src, uint64_t n, uint64_t out[256])
 	}
 }
 
+/* Histogram of exponent pairs, from PAIR_HIST_MIN elements on: one count
+ * per two elements. Of four words loaded as x, (x >> 7) masked to the low
+ * byte of each 16-bit lane, ORed with itself shifted by 8, holds e0 | e1 << 8
+ * in bits 0..15 and e2 | e3 << 8 in bits 32..47: four elements cost one
+ * load, five ALU operations and two increments instead of four. Two
+ * tables (summed in the end) keep runs of equal pairs from chaining their
+ * increments. Returns -1 if the tables cannot be had (the caller then
+ * counts one by one). */
+#define PAIR_HIST_MIN (1u << 21)
+/* Pair code table entries: the two codes, then their total length. */
+#define PAIR_LEN_SHIFT 59
+DF11_HOT static int pair_histogram(const uint16_t *src, uint64_t n,
+				   uint64_t out[256])
+{
+	uint32_t(*ph)[65536] = calloc(2, sizeof *ph);
+	if (!ph)
+		return -1;
+	memset(out, 0, 256 * sizeof out[0]);
+	uint64_t tail = n & 7;
+	n -= tail;
+	while (n) {
+		uint64_t m = n < (1u << 30) ? n : (1u << 30);
+		for (uint64_t i = 0; i < m; i += 8) {
+			uint64_t x, y;
+			if ((i & 31) == 0)
+				__builtin_prefetch(src + i + PREFETCH_ELEMS);
+			memcpy(&x, src + i, 8);
+			memcpy(&y, src + i + 4, 8);
+			x = (x >> 7) & 0x00ff00ff00ff00ffu;
+			y = (y >> 7) & 0x00ff00ff00ff00ffu;
+			x |= x >> 8;
+			y |= y >> 8;
+			ph[0][(uint16_t)x]++;
+			ph[1][(uint16_t)(x >> 32)]++;
+			ph[0][(uint16_t)y]++;
+			ph[1][(uint16_t)(y >> 32)]++;
+		}
+		for (uint32_t k = 0; k < 65536; k++) {
+			uint64_t c = (uint64_t)ph[0][k] + ph[1][k];
+			out[k & 0xff] += c;
+			out[k >> 8] += c;
+		}
+		if (n > m)
+			memset(ph, 0, 2 * sizeof *ph);
+		src += m;
+		n -= m;
+	}
+	for (uint64_t i = 0; i < tail; i++)
+		out[df11_bf16_exponent(src[i])]++;
+	free(ph);
+	return 0;
+}
+
 void df11_exponent_histogram(const uint16_t *src, uint64_t n_elems,
 			     df11_exponent_stats *stats_ret)
 {
 	memset(stats_ret, 0, sizeof *stats_ret);
 	if (!src || n_elems == 0)
 		return;
-	histogram(src, n_elems, stats_ret->count);
+	if (n_elems < PAIR_HIST_MIN ||
+	    pair_histogram(src, n_elems, stats_ret->count) != 0)
+		histogram(src, n_elems, stats_ret->count);
 	stats_ret->n_elems = n_elems;
 	double h = 0;
 	for (int s = 0; s < 256; s++) {
@@ -143,6 +218,7 @@ typedef struct enc_job {
 	int threads;
 	uint64_t (*hist)[256];       /* [threads][256] */
 	const uint64_t *code;        /* bit-reversed code, per exponent */
+	const uint64_t *pair;        /* codes of exponent pairs, e0 | e1 << 8 */
 	const uint8_t *len;          /* code length, per exponent */
 	uint64_t *start_bit;         /* [threads + 1] */
 	uint8_t **chunk_out;         /* [threads]: where each chunk writes */
@@ -164,13 +240,15 @@ static void enc_histogram(void *arg, int i)
 	enc_job *J = arg;
 	uint64_t b, e;
 	chunk_range(J->n_elems, J->threads, i, &b, &e);
-	histogram(J->src + b, e - b, J->hist[i]);
+	if (e - b < PAIR_HIST_MIN || pair_histogram(J->src + b, e - b,
+						   J->hist[i]) != 0)
+		histogram(J->src + b, e - b, J->hist[i]);
 }
 
 /* Encodes one chunk. Its first code starts at absolute bit start_bit[i];
  * out points at the byte holding that bit, whose lower (start_bit & 7) bits
  * are left zero for the previous chunk. Slack: 8 bytes past the end. */
-static void enc_chunk(void *arg, int ci)
+DF11_HOT static void enc_chunk(void *arg, int ci)
 {
 	enc_job *J = arg;
 	uint64_t b, e;
@@ -179,17 +257,19 @@ static void enc_chunk(void *arg, int ci)
 	const uint64_t bmask = ((uint64_t)1 << J->block_log2) - 1;
 	const uint64_t *code = J->code;
 	const uint8_t *len = J->len;
+	const uint64_t *pair = J->pair;
 	const uint64_t pos0 = J->start_bit[ci] & ~(uint64_t)7;
 	uint64_t boundary = (J->start_bit[ci] + W - 1) & ~(W - 1);
 	uint8_t *const p0 = J->chunk_out[ci];
 	uint8_t *p = p0;
 	uint64_t acc = 0;
 	unsigned nacc = (unsigned)(J->start_bit[ci] & 7);
-	/* The next code starts at bit pos0 + 8 * (p - p0) + nacc. Groups of
-	 * three codes start at most 30 bits past it and nacc < 8: a group can
-	 * reach the next window boundary only once p passes slow_at. */
+	/* The next code starts at bit pos0 + 8 * (p - p0) + nacc < pos0 +
+	 * 8 * (p - p0) + 8. A fast group (below) is at most 56 bits, so its
+	 * last code starts at most 55 bits past its first: no code of the
+	 * group can reach the next window boundary while p < slow_at. */
 #define DF11_SLOW_AT()                                                   \
-	(boundary - pos0 > 38 ? p0 + ((boundary - pos0 - 38) >> 3) : p0)
+	(boundary - pos0 > 63 ? p0 + ((boundary - pos0 - 63) >> 3) : p0)
 	uint8_t *slow_at = DF11_SLOW_AT();
 
 	/* One code: record the window gap (and block start) when this code
@@ -226,27 +306,40 @@ static void enc_chunk(void *arg, int ci)
 		uint8_t *sm = J->sm;
 		/* Split the planes first (vectorized), then code the exponents. */
 		uint8_t ex[SUB];
+		for (uint64_t i = s; i < end; i += 32)
+			__builtin_prefetch(src + i + PREFETCH_ELEMS);
 		for (uint64_t i = s; i < end; i++) {
 			sm[i] = df11_bf16_sm(src[i]);
 			ex[i - s] = (uint8_t)df11_bf16_exponent(src[i]);
 		}
 		uint64_t i = s;
-		/* Three codes (<= 45 bits, plus < 8 pending) per 8-byte flush. */
-		for (; i + 3 <= end; i += 3) {
-			uint32_t e0 = ex[i - s], e1 = ex[i + 1 - s], e2 = ex[i + 2 - s];
-			if (__builtin_expect(p >= slow_at, 0)) {
-				DF11_EMIT_CHECKED(e0, i);
-				DF11_EMIT_CHECKED(e1, i + 1);
-				DF11_EMIT_CHECKED(e2, i + 2);
-				continue;
+		/* Eight codes at a time: four lookups of the codes of exponent
+		 * pairs, assembled side by side (not one chain through nacc)
+		 * and appended with one flush when they take at most 56 bits
+		 * (with < 8 pending: one 8-byte store), which weights' codes of
+		 * 2-4 bits always do. Else, or near a window boundary, code by
+		 * code. */
+		for (; i + 8 <= end; i += 8) {
+			const uint8_t *x = ex + (i - s);
+			if (__builtin_expect(p < slow_at, 1)) {
+				uint64_t c0 = pair[load16(x)], c1 = pair[load16(x + 2)];
+				uint64_t c2 = pair[load16(x + 4)], c3 = pair[load16(x + 6)];
+				unsigned l0 = (unsigned)(c0 >> PAIR_LEN_SHIFT);
+				unsigned l1 = (unsigned)(c1 >> PAIR_LEN_SHIFT);
+				unsigned l2 = (unsigned)(c2 >> PAIR_LEN_SHIFT);
+				unsigned l3 = (unsigned)(c3 >> PAIR_LEN_SHIFT);
+				uint64_t g0 = (uint32_t)c0 | (uint64_t)(uint32_t)c1 << l0;
+				uint64_t g1 = (uint32_t)c2 | (uint64_t)(uint32_t)c3 << l2;
+				unsigned n0 = l0 + l1, n1 = l2 + l3;
+				if (__builtin_expect(n0 + n1 <= 56, 1)) {
+					acc |= (g0 | g1 << n0) << nacc;
+					nacc += n0 + n1;
+					DF11_FLUSH();
+					continue;
+				}
 			}
-			acc |= code[e0] << nacc;
-			nacc += len[e0];
-			acc |= code[e1] << nacc;
-			nacc += len[e1];
-			acc |= code[e2] << nacc;
-			nacc += len[e2];
-			DF11_FLUSH();
+			for (unsigned q = 0; q < 8; q++)
+				DF11_EMIT_CHECKED(x[q], i + q);
 		}
 		for (; i < end; i++) {
 			uint32_t e0 = ex[i - s];
@@ -326,6 +419,7 @@ df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 	enc_job J = {.src = src, .n_elems = n_elems, .threads = T,
 		     .window_log2 = wlog, .block_log2 = blog};
 	uint8_t **priv = NULL;
+	uint64_t *pair = NULL;
 	uint8_t *window_gap = NULL;
 	uint64_t *block_starts = NULL;
 	J.hist = calloc((size_t)T, sizeof *J.hist);
@@ -388,6 +482,22 @@ df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 		goto out;
 	}
 
+	/* Codes of exponent pairs: entry e0 | e1 << 8 holds code(e0) |
+	 * code(e1) << len(e0) and, from bit PAIR_LEN_SHIFT, their total
+	 * length. Only entries of exponents that occur are written, and only
+	 * they are read (512 KiB of address space, a page per exponent
+	 * touched). */
+	if (!(pair = malloc(65536 * sizeof *pair))) {
+		r = df11_fail(DF11_NOMEM, "encode: pair code table");
+		goto out;
+	}
+	for (unsigned a = 0; a < 256; a++)
+		for (unsigned c = 0; len[a] && c < 256; c++)
+			if (len[c])
+				pair[a | c << 8] = (code[a] | code[c] << len[a]) |
+						   (uint64_t)(len[a] + len[c])
+							   << PAIR_LEN_SHIFT;
+	J.pair = pair;
 	window_gap = malloc(L.n_windows);
 	block_starts = malloc(L.n_blocks * sizeof *block_starts);
 	if (!window_gap || !block_starts) {
@@ -459,6 +569,7 @@ out:
 		for (int t = 0; t < T; t++)
 			free(priv[t]);
 	free(priv);
+	free(pair);
 	free(J.hist);
 	free(J.start_bit);
 	free(J.chunk_out);
@@ -599,14 +710,14 @@ df11_result df11_inspect(const void *src, size_t size, df11_tensor_info *I)
  * mantissa bytes: small, so that scratch, tables and the stream stay in L1
  * together (whole-block scratch evicted the tables and cost 2x). */
 #define CHUNK_ROUNDS 128
-#define CHUNK_BYTES (CHUNK_ROUNDS * 9 + 16)
+#define CHUNK_BYTES (CHUNK_ROUNDS * 3 * DF11_MULTI_MAX + 16)
 
 struct df11_decoder {
 	int threads;
 	uint8_t table_len[256]; /* lengths the tables were built for */
 	int have_tables;
 	uint16_t single[1u << DF11_TABLE_BITS];
-	uint32_t multi[1u << DF11_TABLE_BITS];
+	uint64_t multi[1u << DF11_TABLE_BITS];
 	df11_huff_canon canon; /* for codes longer than the tables */
 	uint8_t (*scratch)[STREAMS][CHUNK_BYTES]; /* per thread */
 };
@@ -673,6 +784,7 @@ typedef struct dec_out {
 	const uint8_t *sm;
 	uint16_t *dst;
 	uint64_t first, count;
+	int stream; /* non-temporal stores */
 } dec_out;
 
 /* Decoding state of one block's exponent stream. */
@@ -709,12 +821,13 @@ static df11_result block_begin(const df11_parsed *P, uint64_t j, uint8_t *buf,
 	return DF11_OK;
 }
 
-/* Rounds of three lookups that b can surely take: each keeps at most 9
- * exponents and consumes at most 45 bits, and pos <= limit before a load
- * keeps the 8-byte load inside the stream's padding. */
+/* Rounds of three lookups that b can surely take: each keeps at most
+ * 3 * DF11_MULTI_MAX exponents and consumes at most 45 bits, and
+ * pos <= limit before a load keeps the 8-byte load inside the stream's
+ * padding. */
 static inline uint64_t safe_rounds(const bstream *b, uint64_t limit)
 {
-	uint64_t by_out = b->remaining / 9;
+	uint64_t by_out = b->remaining / (3 * DF11_MULTI_MAX);
 	uint64_t by_bits = b->pos > limit ? 0 : (limit - b->pos) / 45 + 1;
 	uint64_t r = by_out < by_bits ? by_out : by_bits;
 	return r < CHUNK_ROUNDS ? r : CHUNK_ROUNDS;
@@ -731,6 +844,68 @@ static void join_planes(const uint8_t *exps, const uint8_t *sm, uint16_t *dst,
 		dst[i] = df11_bf16_join(exps[i], sm[i]);
 }
 
+/* Large outputs are written with non-temporal stores: they would not fit
+ * in cache anyway, and plain stores read every output line from memory
+ * before writing it (one core decoded 2.7 -> 3.1 GB/s with them). Each
+ * worker orders them with sfence_streamed() before it reports. Where
+ * AVX2 is missing, plain stores. */
+#define STREAM_MIN_BYTES ((uint64_t)8 << 20)
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_STREAM 1
+static int have_avx2(void)
+{
+	return __builtin_cpu_supports("avx2");
+}
+
+__attribute__((target("avx2"))) static inline __m256i
+join16(const uint8_t *exps, const uint8_t *sm)
+{
+	__m256i e = _mm256_cvtepu8_epi16(_mm_loadu_si128((const void *)exps));
+	__m256i m = _mm256_cvtepu8_epi16(_mm_loadu_si128((const void *)sm));
+	__m256i sign = _mm256_slli_epi16(
+		_mm256_and_si256(m, _mm256_set1_epi16(0x80)), 8);
+	__m256i mant = _mm256_and_si256(m, _mm256_set1_epi16(0x7f));
+	return _mm256_or_si256(_mm256_or_si256(sign, _mm256_slli_epi16(e, 7)),
+			       mant);
+}
+
+/* Whole 64-byte lines of dst take streaming stores; the partial lines at
+ * either end (shared with the neighbouring flushes) plain ones. */
+__attribute__((target("avx2"))) static void
+join_planes_stream(const uint8_t *exps, const uint8_t *sm, uint16_t *dst,
+		   uint64_t n)
+{
+	uint64_t head = (((uintptr_t)0 - (uintptr_t)dst) & 63) / 2, i;
+	if (((uintptr_t)dst & 1) || n < head + 32) {
+		join_planes(exps, sm, dst, n);
+		return;
+	}
+	join_planes(exps, sm, dst, head);
+	for (i = head; i + 32 <= n; i += 32) {
+		_mm256_stream_si256((void *)(dst + i), join16(exps + i, sm + i));
+		_mm256_stream_si256((void *)(dst + i + 16),
+				    join16(exps + i + 16, sm + i + 16));
+	}
+	join_planes(exps + i, sm + i, dst + i, n - i);
+}
+
+static void sfence_streamed(int streamed)
+{
+	if (streamed)
+		_mm_sfence();
+}
+#else
+#define HAVE_STREAM 0
+static int have_avx2(void) { return 0; }
+static void join_planes_stream(const uint8_t *exps, const uint8_t *sm,
+			       uint16_t *dst, uint64_t n)
+{
+	join_planes(exps, sm, dst, n);
+}
+static void sfence_streamed(int streamed) { (void)streamed; }
+#endif
+
 /* Joins the n exponents in b->buf with their sign|mantissa bytes into the
  * part of the output that wants them. */
 static inline void flush(bstream *b, uint64_t n, const dec_out *out)
@@ -739,13 +914,14 @@ static inline void flush(bstream *b, uint64_t n, const dec_out *out)
 	uint64_t hi = b->elem + n, want_hi = out->first + out->count;
 	hi = hi < want_hi ? hi : want_hi;
 	if (lo < hi)
-		join_planes(b->buf + (lo - b->elem), out->sm + lo,
-			    out->dst + (lo - out->first), hi - lo);
+		(out->stream ? join_planes_stream : join_planes)(
+			b->buf + (lo - b->elem), out->sm + lo,
+			out->dst + (lo - out->first), hi - lo);
 	b->elem += n;
 	b->remaining -= n;
 }
 
-/* Each lookup writes 4 bytes and keeps 0..3 of them; 0 marks a code
+/* Each lookup writes 4 bytes and keeps 0..4 of them; 0 marks a code
  * longer than the table, decoded bit by bit (rare: each such code has
  * probability below 2^-12). One 8-byte load gives 57 usable bits; three
  * lookups take at most 45. N streams advance in lock step: each lookup
@@ -756,7 +932,7 @@ decode_rounds(const df11_decoder *d, const uint8_t *s,
 				 unsigned maxlen, bstream *b, int n,
 				 uint64_t rounds, uint64_t *produced)
 {
-	const uint32_t *multi = d->multi;
+	const uint64_t *multi = d->multi;
 	const uint64_t mask = ((uint64_t)1 << DF11_TABLE_BITS) - 1;
 	uint64_t pos[STREAMS];
 	uint8_t *o[STREAMS];
@@ -773,17 +949,17 @@ decode_rounds(const df11_decoder *d, const uint8_t *s,
 		for (int step = 0; step < 3; step++) {
 #pragma GCC unroll 8
 			for (int k = 0; k < n; k++) {
-				uint32_t e = multi[bits[k] & mask];
-				if (__builtin_expect(e < (1u << 30), 0)) {
+				uint64_t e = multi[bits[k] & mask];
+				if (__builtin_expect(df11_multi_count(e) == 0, 0)) {
 					uint32_t x = df11_huff_decode_slow(
 						&d->canon, bits[k], maxlen);
-					e = (x & 0xffu) | ((x >> 8) << 24) |
-					    (1u << 30);
+					e = (x & 0xffu) | ((uint64_t)(x >> 8) << 48) |
+					    ((uint64_t)1 << 61);
 				}
-				store32(o[k], e);
-				o[k] += e >> 30;
-				bits[k] >>= (e >> 24) & 63u;
-				pos[k] += (e >> 24) & 63u;
+				store32(o[k], (uint32_t)e);
+				o[k] += df11_multi_count(e);
+				bits[k] >>= df11_multi_bits(e);
+				pos[k] += df11_multi_bits(e);
 			}
 		}
 	}
@@ -795,7 +971,7 @@ decode_rounds(const df11_decoder *d, const uint8_t *s,
 
 /* Decodes what is left of b on its own and checks that exactly the
  * block's codes were consumed. */
-static df11_result block_finish(const df11_decoder *d, const df11_parsed *P,
+DF11_HOT static df11_result block_finish(const df11_decoder *d, const df11_parsed *P,
 				bstream *b, const dec_out *out)
 {
 	const uint8_t *s = P->stream;
@@ -827,7 +1003,7 @@ static df11_result block_finish(const df11_decoder *d, const df11_parsed *P,
 }
 
 /* Decodes blocks j .. j + STREAMS - 1 (those below hi), side by side. */
-static df11_result decode_blocks(const df11_decoder *d, const df11_parsed *P,
+DF11_HOT static df11_result decode_blocks(const df11_decoder *d, const df11_parsed *P,
 				 uint64_t j, uint64_t hi,
 				 uint8_t (*scratch)[CHUNK_BYTES],
 				 const dec_out *out)
@@ -883,9 +1059,11 @@ static void dec_worker(void *arg, int t)
 			J->result[t] = r;
 			snprintf(J->message[t], sizeof J->message[t], "%s",
 				 df11_last_error());
-			return;
+			break;
 		}
 	}
+	/* This thread's streaming stores are visible before it reports. */
+	sfence_streamed(J->out.stream);
 }
 
 /* The first block whose elements reach past `elem`. */
@@ -924,7 +1102,9 @@ static df11_result decode_range(df11_decoder *d, const df11_parsed *P,
 		return df11_fail(DF11_NOMEM, "decode job");
 	J->d = d;
 	J->P = P;
-	J->out = (dec_out){P->sm, dst, first, count};
+	J->out = (dec_out){P->sm, dst, first, count,
+			   HAVE_STREAM && 2 * count >= STREAM_MIN_BYTES &&
+				   have_avx2()};
 	J->block_lo = block_of(P, first);
 	J->block_hi = block_of(P, first + count - 1) + 1;
 	uint64_t nb = J->block_hi - J->block_lo;

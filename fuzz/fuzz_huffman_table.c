@@ -36,7 +36,7 @@ static void check_table(const uint8_t len[256], unsigned max_len,
 	df11_huff_canon_init(len, &canon);
 	unsigned bits = longest < DF11_TABLE_BITS ? longest : DF11_TABLE_BITS;
 	static uint16_t single[1u << DF11_TABLE_BITS];
-	static uint32_t multi[1u << DF11_TABLE_BITS];
+	static uint64_t multi[1u << DF11_TABLE_BITS];
 	df11_huff_fill_table(len, bits, single);
 	df11_huff_fill_multi(single, bits, multi);
 
@@ -51,17 +51,20 @@ static void check_table(const uint8_t len[256], unsigned max_len,
 		FUZZ_CHECK(x == (s | (l << 8)), "slow decode of symbol %u "
 			   "gave 0x%x", s, x);
 		uint32_t idx = (uint32_t)(stream & ((1u << bits) - 1u));
-		uint32_t e = single[idx], m = multi[idx];
+		uint32_t e = single[idx];
+		uint64_t m = multi[idx];
+		unsigned mc = df11_multi_count(m), mb = df11_multi_bits(m);
 		if (l <= bits) {
 			FUZZ_CHECK(e == (s | (l << 8)), "table entry for "
 				   "symbol %u is 0x%x", s, e);
-			FUZZ_CHECK((m >> 28) >= 1 && (m & 0xffu) == s &&
-				   ((m >> 24) & 15u) >= l && ((m >> 24) & 15u) <= bits,
-				   "multi entry for symbol %u is 0x%x", s, m);
+			FUZZ_CHECK(mc >= 1 && mc <= DF11_MULTI_MAX &&
+				   df11_multi_symbol(m, 0) == s && mb >= l &&
+				   mb <= bits, "multi entry for symbol %u is "
+				   "0x%llx", s, (unsigned long long)m);
 		} else {
-			FUZZ_CHECK(e == 0 && (m >> 28) == 0, "symbol %u (length "
-				   "%u > %u) has entries 0x%x 0x%x", s, l, bits,
-				   e, m);
+			FUZZ_CHECK(e == 0 && mc == 0, "symbol %u (length %u > "
+				   "%u) has entries 0x%x 0x%llx", s, l, bits, e,
+				   (unsigned long long)m);
 		}
 	}
 

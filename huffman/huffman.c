@@ -215,22 +215,22 @@ df11_result df11_huff_table_read(const uint8_t *p, size_t size,
 }
 
 void df11_huff_fill_multi(const uint16_t *single, unsigned bits,
-			  uint32_t *multi)
+			  uint64_t *multi)
 {
 	const uint32_t mask = (1u << bits) - 1u;
 	for (uint32_t idx = 0; idx <= mask; idx++) {
-		uint32_t used = 0, count = 0, syms = 0;
-		while (count < 3) {
+		uint64_t used = 0, count = 0, syms = 0;
+		while (count < DF11_MULTI_MAX) {
 			uint16_t e = single[(idx >> used) & mask];
 			uint32_t l = e >> 8;
 			/* Only bits [used, bits) of idx are known; l == 0 marks
 			 * a code longer than the table. */
 			if (l == 0 || used + l > bits)
 				break;
-			syms |= (uint32_t)(e & 0xffu) << (8 * count);
+			syms |= (uint64_t)(e & 0xffu) << (8 * count);
 			used += l;
 			count++;
 		}
-		multi[idx] = syms | (used << 24) | (count << 30);
+		multi[idx] = syms | (used << 48) | (count << 61);
 	}
 }

@@ -125,17 +125,27 @@ DF11_HD void df11_huff_fill_table(const uint8_t len[256], unsigned bits,
 	}
 }
 
-/* Multi-symbol table for the CPU fast path, 2^bits entries:
- *   31  30 29     24 23       16 15        8 7         0
- *   +-----+---------+-----------+-----------+-----------+
- *   |count|  bits   | symbol 3  | symbol 2  | symbol 1  |
- *   +-----+---------+-----------+-----------+-----------+
- * count (1..3) whole codes fit in the peeked bits; bits is their total
- * length. Unused symbol bytes are zero. count 0: the first code is longer
- * than `bits` (take the slow path). The layout keeps the decoder's work
- * per lookup small: the store takes the low bytes as they are, and
- * `e >> 24` is a shift count as it is (x86 shifts use its low 6 bits). */
+/* Multi-symbol table for the CPU fast path, 2^bits 64-bit entries:
+ *   63   61 60  54 53    48 47     32 31                             0
+ *   +------+------+--------+---------+-------------------------------+
+ *   |count |  0   |  bits  |    0    | symbol 4 | 3 | 2 | symbol 1   |
+ *   +------+------+--------+---------+-------------------------------+
+ * count (1..4) whole codes fit in the peeked bits; bits is their total
+ * length; unused symbol bytes are zero. count 0: the first code is longer
+ * than `bits` (take the slow path). The decoder stores the low 4 bytes as
+ * they are, advances by `e >> 61` and shifts by `(e >> 48) & 63`. */
+#define DF11_MULTI_MAX 4
 void df11_huff_fill_multi(const uint16_t *single, unsigned bits,
-			  uint32_t *multi);
+			  uint64_t *multi);
+
+static inline unsigned df11_multi_count(uint64_t e) { return (unsigned)(e >> 61); }
+static inline unsigned df11_multi_bits(uint64_t e)
+{
+	return (unsigned)(e >> 48) & 63u;
+}
+static inline unsigned df11_multi_symbol(uint64_t e, unsigned k)
+{
+	return (unsigned)(e >> (8 * k)) & 0xffu;
+}
 
 #endif /* DF11_HUFFMAN_H */

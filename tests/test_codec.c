@@ -260,6 +260,15 @@ static void test_large_tensor(void **state)
 	assert_int_equal(df11_decode_range(d, enc, size, 4000 * cols, 4 * cols, out),
 			 DF11_OK);
 	assert_memory_equal(v + 4000 * cols, out, 8 * cols);
+	/* A 16 MiB range from an odd element into a buffer that is not
+	 * 64-byte aligned (streaming stores cover only whole lines). */
+	uint64_t first = 1000003, count = (uint64_t)8 << 20;
+	memset(out, 0xee, 2 * count + 64);
+	assert_int_equal(df11_decode_range(d, enc, size, first, count, out + 3),
+			 DF11_OK);
+	assert_memory_equal(v + first, out + 3, 2 * count);
+	assert_int_equal(out[2], 0xeeee);
+	assert_int_equal(out[3 + count], 0xeeee);
 	df11_decoder_free(d);
 	df11_exponent_stats st;
 	df11_exponent_histogram(v, n, &st);
@@ -269,6 +278,34 @@ static void test_large_tensor(void **state)
 	assert_true(bpw <= 8.0 + st.entropy_bits + 0.05);
 	free(out);
 	free(enc);
+	free(v);
+}
+
+/* Histograms as the encoder takes them (one by one for short inputs, by
+ * pairs of exponents from 2^21 elements on) against a plain count, on an
+ * odd length with every exponent present; and the round trip of such a
+ * tensor coded by one thread and by two. */
+static void test_histogram_counts(void **state)
+{
+	(void)state;
+	uint64_t n = ((uint64_t)1 << 21) + 13;
+	uint16_t *v = alloc_words(n);
+	df11_synth_matrix(65, 1, n, 0.02f, v);
+	for (uint64_t i = 0; i < 65536; i++)
+		v[(i * 2654435761u) % n] = (uint16_t)i;
+	for (uint64_t len = n - 8; len <= n; len += 4) {
+		uint64_t want[256] = {0};
+		for (uint64_t i = 0; i < len; i++)
+			want[(v[i] >> 7) & 0xff]++;
+		df11_exponent_stats st;
+		df11_exponent_histogram(v, len, &st);
+		assert_memory_equal(st.count, want, sizeof want);
+		assert_int_equal(st.distinct, 256);
+	}
+	for (int t = 1; t <= 2; t++) {
+		df11_encode_options opt = {.threads = t};
+		roundtrip(v, n, &opt);
+	}
 	free(v);
 }
 
@@ -371,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_threads_give_identical_bytes),
 		cmocka_unit_test(test_inspect_and_errors),
 		cmocka_unit_test(test_stream_bit_flips),
+		cmocka_unit_test(test_histogram_counts),
 		cmocka_unit_test(test_large_tensor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

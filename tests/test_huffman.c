@@ -177,7 +177,7 @@ static void test_decode_table_matches_codes(void **state)
 	freq[250] = 2;
 	uint8_t len[256];
 	uint16_t code[256], table[4096];
-	uint32_t multi[4096];
+	uint64_t multi[4096];
 	df11_huff_lengths(freq, 12, len);
 	df11_huff_codes(len, code);
 	df11_huff_fill_table(len, 12, table);
@@ -190,19 +190,35 @@ static void test_decode_table_matches_codes(void **state)
 			uint32_t idx = code[s] | (hi << len[s]);
 			assert_int_equal(table[idx] & 0xff, s);
 			assert_int_equal(table[idx] >> 8, len[s]);
-			assert_int_equal(multi[idx] & 0xff, s);
+			assert_int_equal(df11_multi_symbol(multi[idx], 0), s);
 		}
 	}
 	for (uint32_t idx = 0; idx < 4096; idx++) {
-		uint32_t e = multi[idx], n = e >> 30, bits = (e >> 24) & 63, used = 0;
-		assert_true(n >= 1 && n <= 3 && bits <= 12);
+		uint64_t e = multi[idx];
+		unsigned n = df11_multi_count(e), bits = df11_multi_bits(e), used = 0;
+		assert_true(n >= 1 && n <= DF11_MULTI_MAX && bits <= 12);
 		for (uint32_t k = 0; k < n; k++) {
 			uint16_t t = table[(idx >> used) & 4095];
-			assert_int_equal((e >> (8 * k)) & 0xff, t & 0xff);
+			assert_int_equal(df11_multi_symbol(e, k), t & 0xff);
 			used += t >> 8;
 		}
 		assert_int_equal(used, bits);
+		/* As many whole codes as fit (up to four), nothing else set. */
+		uint16_t next = table[(idx >> used) & 4095];
+		assert_true(n == DF11_MULTI_MAX || used + (next >> 8) > 12);
+		assert_int_equal(e & ~((uint64_t)0xffffffffu >> (8 * (4 - n)) |
+				       (uint64_t)63 << 48 | (uint64_t)7 << 61), 0);
 	}
+	/* Short codes: four per lookup, no more. */
+	uint64_t skew[256] = {0};
+	skew[10] = 8, skew[11] = 4, skew[12] = 2, skew[13] = 1, skew[14] = 1;
+	df11_huff_lengths(skew, 12, len);
+	df11_huff_fill_table(len, 12, table);
+	df11_huff_fill_multi(table, 12, multi);
+	assert_int_equal(len[10], 1);
+	assert_int_equal(df11_multi_count(multi[0]), 4);
+	assert_int_equal(df11_multi_bits(multi[0]), 4);
+	assert_int_equal((uint32_t)multi[0], 0x0a0a0a0au);
 }
 
 static void test_slow_path_matches_codes(void **state)
