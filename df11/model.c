@@ -806,10 +806,7 @@ df11_result df11_mtensor_read(df11_model *m, size_t ti, void *dst,
 				 "differ from their checksum", m->path, t->name);
 	if (t->d.compressed) {
 		df11_result r = df11_mtensor_payload_check(m, t);
-		if (r)
-			return r;
-		r = get_decoder(m);
-		if (r)
+		if (r || (r = get_decoder(m)))
 			return r;
 		r = df11_decode(m->dec, t->stored, (size_t)t->d.stored_bytes, dst,
 				t->d.n_elems);
