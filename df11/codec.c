@@ -124,8 +124,6 @@ DF11_HOT static void histogram(const uint16_t *src, uint64_t n, uint64_t out[256
  * increments. Returns -1 if the tables cannot be had (the caller then
  * counts one by one). */
 #define PAIR_HIST_MIN (1u << 21)
-/* Pair code table entries: the two codes, then their total length. */
-#define PAIR_LEN_SHIFT 59
 DF11_HOT static int pair_histogram(const uint16_t *src, uint64_t n,
 				   uint64_t out[256])
 {
@@ -168,15 +166,20 @@ DF11_HOT static int pair_histogram(const uint16_t *src, uint64_t n,
 	return 0;
 }
 
+/* Exact exponent counts: by pairs for long inputs, else one by one. */
+static void count_exponents(const uint16_t *src, uint64_t n, uint64_t out[256])
+{
+	if (n < PAIR_HIST_MIN || pair_histogram(src, n, out) != 0)
+		histogram(src, n, out);
+}
+
 void df11_exponent_histogram(const uint16_t *src, uint64_t n_elems,
 			     df11_exponent_stats *stats_ret)
 {
 	memset(stats_ret, 0, sizeof *stats_ret);
 	if (!src || n_elems == 0)
 		return;
-	if (n_elems < PAIR_HIST_MIN ||
-	    pair_histogram(src, n_elems, stats_ret->count) != 0)
-		histogram(src, n_elems, stats_ret->count);
+	count_exponents(src, n_elems, stats_ret->count);
 	stats_ret->n_elems = n_elems;
 	double h = 0;
 	for (int s = 0; s < 256; s++) {
@@ -212,6 +215,9 @@ static void write_header(uint8_t *dst, const df11_layout *L)
 	dst[26] = (uint8_t)L->single_exponent;
 }
 
+/* Pair code table entries: the two codes, then their total length. */
+#define PAIR_LEN_SHIFT 59
+
 typedef struct enc_job {
 	const uint16_t *src;
 	uint64_t n_elems;
@@ -240,9 +246,7 @@ static void enc_histogram(void *arg, int i)
 	enc_job *J = arg;
 	uint64_t b, e;
 	chunk_range(J->n_elems, J->threads, i, &b, &e);
-	if (e - b < PAIR_HIST_MIN || pair_histogram(J->src + b, e - b,
-						   J->hist[i]) != 0)
-		histogram(J->src + b, e - b, J->hist[i]);
+	count_exponents(J->src + b, e - b, J->hist[i]);
 }
 
 /* Encodes one chunk. Its first code starts at absolute bit start_bit[i];
@@ -852,8 +856,7 @@ static void join_planes(const uint8_t *exps, const uint8_t *sm, uint16_t *dst,
 #define STREAM_MIN_BYTES ((uint64_t)8 << 20)
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define HAVE_STREAM 1
-static int have_avx2(void)
+static int can_stream(void)
 {
 	return __builtin_cpu_supports("avx2");
 }
@@ -896,13 +899,8 @@ static void sfence_streamed(int streamed)
 		_mm_sfence();
 }
 #else
-#define HAVE_STREAM 0
-static int have_avx2(void) { return 0; }
-static void join_planes_stream(const uint8_t *exps, const uint8_t *sm,
-			       uint16_t *dst, uint64_t n)
-{
-	join_planes(exps, sm, dst, n);
-}
+static int can_stream(void) { return 0; }
+#define join_planes_stream join_planes /* never chosen */
 static void sfence_streamed(int streamed) { (void)streamed; }
 #endif
 
@@ -1103,8 +1101,7 @@ static df11_result decode_range(df11_decoder *d, const df11_parsed *P,
 	J->d = d;
 	J->P = P;
 	J->out = (dec_out){P->sm, dst, first, count,
-			   HAVE_STREAM && 2 * count >= STREAM_MIN_BYTES &&
-				   have_avx2()};
+			   2 * count >= STREAM_MIN_BYTES && can_stream()};
 	J->block_lo = block_of(P, first);
 	J->block_hi = block_of(P, first + count - 1) + 1;
 	uint64_t nb = J->block_hi - J->block_lo;
