@@ -27,4 +27,42 @@ void df11_synth_matrix(uint64_t seed, uint64_t rows, uint64_t cols, float std,
 /* A norm weight vector: values near `center` with a small spread. */
 void df11_synth_norm(uint64_t seed, uint64_t n, float center, uint16_t *out);
 
+/* ------------------------------------------------------------------------
+ * Synthetic checkpoints with the structure of Mistral-Nemo-Instruct-2407
+ * (df11/synth_model.c): what df11-synth writes and bench_forward generates
+ * in memory, the same bytes for the same preset, layer count and seed.
+ * ---------------------------------------------------------------------- */
+
+typedef struct df11_synth_preset {
+	const char *name;
+	uint64_t hidden, inter, layers, heads, kv_heads, head_dim, vocab;
+	uint64_t max_pos;
+} df11_synth_preset;
+
+/* "nemo-12b", "small" or "tiny"; NULL for another name. */
+const df11_synth_preset *df11_synth_preset_find(const char *name);
+
+typedef struct df11_synth_tensor {
+	char name[96];
+	uint64_t rows, cols; /* cols == 0: a norm vector of rows elements */
+} df11_synth_tensor;
+
+/* Most tensors of a synthetic checkpoint (400 layers). */
+#define DF11_SYNTH_MAX_TENSORS 4096
+
+/* The tensors of preset p with `layers` decoder layers, in the order of the
+ * model's state_dict, into out[DF11_SYNTH_MAX_TENSORS]. Returns how many,
+ * or -1 if there would be more than DF11_SYNTH_MAX_TENSORS. */
+int df11_synth_tensors(const df11_synth_preset *p, uint64_t layers,
+		       df11_synth_tensor *out);
+
+/* Tensor t's BF16 words (rows x max(cols, 1) of them) for seed, made on
+ * `threads` threads; the same words whatever the thread count. */
+void df11_synth_tensor_data(const df11_synth_tensor *t, uint64_t seed,
+			    int threads, uint16_t *out);
+
+/* config.json of preset p with `layers` layers (malloc'd; NULL if out of
+ * memory). */
+char *df11_synth_config_json(const df11_synth_preset *p, uint64_t layers);
+
 #endif

@@ -19,29 +19,13 @@
 
 #include "df11.h"
 #include "df11/fsutil.h"
-#include "df11/parallel.h"
 #include "df11/synth.h"
 #include "tools/common.h"
 
-#define CHUNK_ROWS 64
-#define MAX_TENSORS 4096
-
-typedef struct preset {
-	const char *name;
-	uint64_t hidden, inter, layers, heads, kv_heads, head_dim, vocab;
-	uint64_t max_pos;
-} preset;
-
-static const preset presets[] = {
-	{"nemo-12b", 5120, 14336, 40, 32, 8, 128, 131072, 1024000},
-	{"tiny", 64, 160, 2, 4, 2, 16, 256, 4096},
-	/* The same structure at ~50 MB per layer: tests and benchmarks. */
-	{"small", 1024, 3584, 8, 8, 2, 128, 32768, 32768},
-};
+#define MAX_TENSORS DF11_SYNTH_MAX_TENSORS
 
 typedef struct tspec {
-	char name[96];
-	uint64_t rows, cols; /* cols == 0: a norm vector of rows elements */
+	df11_synth_tensor t;
 	uint64_t bytes;
 	int shard;
 	uint64_t begin;      /* in its shard's data area */
@@ -72,103 +56,9 @@ static void usage(FILE *f)
 		"  -h, --help             this text\n");
 }
 
-static uint64_t mix(uint64_t a, uint64_t b)
-{
-	uint64_t z = a ^ (b + 0x9e3779b97f4a7c15ull + (a << 6) + (a >> 2));
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-	return h;
-}
-
-static int add(tspec *t, int *n, const char *name, uint64_t rows,
-	       uint64_t cols)
-{
-	if (*n >= MAX_TENSORS)
-		return -1;
-	tspec *s = &t[(*n)++];
-	memset(s, 0, sizeof *s);
-	snprintf(s->name, sizeof s->name, "%s", name);
-	s->rows = rows;
-	s->cols = cols;
-	s->bytes = 2 * rows * (cols ? cols : 1);
-	return 0;
-}
-
-/* The tensors in the order of the model's state_dict. */
-static int build(const preset *p, uint64_t layers, tspec *t)
-{
-	int n = 0;
-	char nm[96];
-	uint64_t q = p->heads * p->head_dim, kv = p->kv_heads * p->head_dim;
-	add(t, &n, "model.embed_tokens.weight", p->vocab, p->hidden);
-	for (uint64_t l = 0; l < layers; l++) {
-		struct { const char *s; uint64_t r, c; } parts[] = {
-			{"self_attn.q_proj.weight", q, p->hidden},
-			{"self_attn.k_proj.weight", kv, p->hidden},
-			{"self_attn.v_proj.weight", kv, p->hidden},
-			{"self_attn.o_proj.weight", p->hidden, q},
-			{"mlp.gate_proj.weight", p->inter, p->hidden},
-			{"mlp.up_proj.weight", p->inter, p->hidden},
-			{"mlp.down_proj.weight", p->hidden, p->inter},
-			{"input_layernorm.weight", p->hidden, 0},
-			{"post_attention_layernorm.weight", p->hidden, 0},
-		};
-		for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
-			snprintf(nm, sizeof nm, "model.layers.%" PRIu64 ".%s", l,
-				 parts[k].s);
-			if (add(t, &n, nm, parts[k].r, parts[k].c))
-				return -1;
-		}
-	}
-	if (add(t, &n, "model.norm.weight", p->hidden, 0) ||
-	    add(t, &n, "lm_head.weight", p->vocab, p->hidden))
-		return -1;
-	return n;
-}
-
-typedef struct gen_job {
-	const tspec *t;
-	uint64_t seed;
-	uint16_t *out;
-	int threads;
-} gen_job;
-
-static void gen_worker(void *arg, int i)
-{
-	const gen_job *g = arg;
-	const tspec *t = g->t;
-	uint64_t chunks = (t->rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
-	for (uint64_t c = (uint64_t)i; c < chunks; c += (uint64_t)g->threads) {
-		uint64_t r0 = c * CHUNK_ROWS;
-		uint64_t nr = t->rows - r0 < CHUNK_ROWS ? t->rows - r0 : CHUNK_ROWS;
-		df11_synth_matrix(mix(g->seed, c), nr, t->cols, 0.02f,
-				  g->out + r0 * t->cols);
-	}
-}
-
-static void generate(const tspec *t, uint64_t seed, int threads,
-		     uint16_t *out)
-{
-	uint64_t s = mix(seed, name_hash(t->name));
-	if (!t->cols) {
-		df11_synth_norm(s, t->rows, 1.0f, out);
-		return;
-	}
-	gen_job g = {t, s, out, threads};
-	df11_parallel_run(threads, gen_worker, &g);
-}
-
 static int cmp_name(const void *a, const void *b)
 {
-	return strcmp((*(tspec *const *)a)->name, (*(tspec *const *)b)->name);
+	return strcmp((*(tspec *const *)a)->t.name, (*(tspec *const *)b)->t.name);
 }
 
 static int write_text(const char *dir, const char *name, const char *text)
@@ -181,41 +71,6 @@ static int write_text(const char *dir, const char *name, const char *text)
 		return -1;
 	}
 	return 0;
-}
-
-static char *config_json(const preset *p, uint64_t layers)
-{
-	char *s = malloc(2048);
-	if (!s)
-		return NULL;
-	snprintf(s, 2048,
-		 "{\n"
-		 "  \"architectures\": [\n    \"MistralForCausalLM\"\n  ],\n"
-		 "  \"attention_dropout\": 0.0,\n"
-		 "  \"bos_token_id\": 1,\n"
-		 "  \"eos_token_id\": 2,\n"
-		 "  \"head_dim\": %" PRIu64 ",\n"
-		 "  \"hidden_act\": \"silu\",\n"
-		 "  \"hidden_size\": %" PRIu64 ",\n"
-		 "  \"initializer_range\": 0.02,\n"
-		 "  \"intermediate_size\": %" PRIu64 ",\n"
-		 "  \"max_position_embeddings\": %" PRIu64 ",\n"
-		 "  \"model_type\": \"mistral\",\n"
-		 "  \"num_attention_heads\": %" PRIu64 ",\n"
-		 "  \"num_hidden_layers\": %" PRIu64 ",\n"
-		 "  \"num_key_value_heads\": %" PRIu64 ",\n"
-		 "  \"rms_norm_eps\": 1e-05,\n"
-		 "  \"rope_theta\": 1000000.0,\n"
-		 "  \"sliding_window\": null,\n"
-		 "  \"tie_word_embeddings\": false,\n"
-		 "  \"torch_dtype\": \"bfloat16\",\n"
-		 "  \"transformers_version\": \"4.42.0.dev0\",\n"
-		 "  \"use_cache\": true,\n"
-		 "  \"vocab_size\": %" PRIu64 "\n"
-		 "}\n",
-		 p->head_dim, p->hidden, p->inter, p->max_pos, p->heads, layers,
-		 p->kv_heads, p->vocab);
-	return s;
 }
 
 /* Grows a string buffer and appends. */
@@ -260,15 +115,15 @@ static int write_shard(const char *dir, const char *fname, tspec **ts,
 	for (int i = 0; i < n && !bad; i++) {
 		tspec *t = ts[i];
 		t->begin = at;
-		if (t->cols)
+		if (t->t.cols)
 			bad = sb_printf(&h, ",\"%s\":{\"dtype\":\"BF16\",\"shape\":"
 					"[%" PRIu64 ",%" PRIu64 "],\"data_offsets\":"
-					"[%" PRIu64 ",%" PRIu64 "]}", t->name,
-					t->rows, t->cols, at, at + t->bytes);
+					"[%" PRIu64 ",%" PRIu64 "]}", t->t.name,
+					t->t.rows, t->t.cols, at, at + t->bytes);
 		else
 			bad = sb_printf(&h, ",\"%s\":{\"dtype\":\"BF16\",\"shape\":"
 					"[%" PRIu64 "],\"data_offsets\":[%" PRIu64
-					",%" PRIu64 "]}", t->name, t->rows, at,
+					",%" PRIu64 "]}", t->t.name, t->t.rows, at,
 					at + t->bytes);
 		at += t->bytes;
 	}
@@ -297,7 +152,7 @@ static int write_shard(const char *dir, const char *fname, tspec **ts,
 		r = df11_write_all(fd, h.p, h.n, path);
 	free(h.p);
 	for (int i = 0; i < n && !r; i++) {
-		generate(ts[i], seed, threads, buf);
+		df11_synth_tensor_data(&ts[i]->t, seed, threads, buf);
 		r = df11_write_all(fd, buf, ts[i]->bytes, path);
 		*done += ts[i]->bytes;
 		if (!r && tool_progress("synth", *done, total))
@@ -329,7 +184,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const preset *p = NULL;
+	const df11_synth_preset *p = NULL;
 	const char *out = NULL;
 	long long layers = -1;
 	uint64_t seed = 1, shard_max = 5000000000ull;
@@ -338,9 +193,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "p:o:l:s:j:fh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
-				if (!strcmp(optarg, presets[i].name))
-					p = &presets[i];
+			p = df11_synth_preset_find(optarg);
 			if (!p) {
 				tool_error("unknown preset \"%s\" (tiny, small, nemo-12b)",
 					   optarg);
@@ -381,10 +234,15 @@ int main(int argc, char **argv)
 	}
 	uint64_t nl = layers >= 0 ? (uint64_t)layers : p->layers;
 	static tspec specs[MAX_TENSORS];
-	int n = build(p, nl, specs);
+	static df11_synth_tensor list[MAX_TENSORS];
+	int n = df11_synth_tensors(p, nl, list);
 	if (n < 0) {
 		tool_error("too many layers");
 		return EXIT_USAGE;
+	}
+	for (int i = 0; i < n; i++) {
+		specs[i].t = list[i];
+		specs[i].bytes = 2 * list[i].rows * (list[i].cols ? list[i].cols : 1);
 	}
 	df11_result r = df11_check_output(out, force);
 	if (r)
@@ -443,12 +301,12 @@ int main(int argc, char **argv)
 			snprintf(fname, sizeof fname, "model-%05d-of-%05d.safetensors",
 				 ts[i]->shard + 1, n_shards);
 			fail = sb_printf(&idx, "%s\n    \"%s\": \"%s\"", i ? "," : "",
-					 ts[i]->name, fname);
+					 ts[i]->t.name, fname);
 		}
 		fail = fail || sb_printf(&idx, "\n  }\n}\n") ||
 		       write_text(tmp, "model.safetensors.index.json", idx.p);
 	}
-	char *cfg = config_json(p, nl);
+	char *cfg = df11_synth_config_json(p, nl);
 	if (!fail)
 		fail = !cfg || write_text(tmp, "config.json", cfg);
 	free(cfg);
