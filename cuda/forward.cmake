@@ -32,13 +32,17 @@ endif()
 target_link_libraries(df11_forward_cuda PUBLIC df11 CUDA::cudart_static
                       CUDA::cublasLt stdc++)
 
-# Link df11-run against it once every target is defined (tools/ is
+# Link df11-run (and bench_forward) against it once every target is defined (tools/ is
 # processed before cuda/, and df11_cuda may be defined after this file).
 function(_df11_forward_cuda_link)
   if(TARGET df11_cuda AND TARGET df11-run)
     target_link_libraries(df11_forward_cuda PUBLIC df11_cuda)
     target_link_libraries(df11-run PRIVATE df11_forward_cuda)
     target_compile_definitions(df11-run PRIVATE DF11_RUN_CUDA)
+  endif()
+  if(TARGET df11_cuda AND TARGET bench_forward)
+    target_link_libraries(bench_forward PRIVATE df11_forward_cuda)
+    target_compile_definitions(bench_forward PRIVATE DF11_BENCH_CUDA)
   endif()
 endfunction()
 cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR}

@@ -94,6 +94,7 @@ struct df11_cuda_llm {
 	float *logits;                    /* (logit_rows, V) */
 	int logit_rows;
 	float *inv_freq;                  /* (hd/2) */
+	size_t inv_freq_bytes;
 	bf16 *k_cache, *v_cache;          /* (L, B, max_seq, nkv*hd) */
 	size_t attn_smem;
 
@@ -349,6 +350,74 @@ static df11_result dalloc(T **p, size_t n, size_t *acc, const char *what)
 	return DF11_OK;
 }
 
+/* The buffers that depend on batch, max_seq and max_tokens: activations,
+ * logits and the KV cache. */
+static void free_runtime(df11_cuda_llm *m)
+{
+	void *bufs[] = {m->x, m->xb, m->qkv, m->gu, m->emb, m->d_tokens, m->d_next,
+			m->logits, m->k_cache, m->v_cache};
+	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+		if (bufs[i])
+			cudaFree(bufs[i]);
+	m->x = NULL;
+	m->xb = NULL;
+	m->qkv = m->gu = m->logits = NULL;
+	m->emb = NULL;
+	m->d_tokens = m->d_next = NULL;
+	m->k_cache = m->v_cache = NULL;
+	m->mem.activations = m->inv_freq_bytes;
+	m->mem.kv_cache = 0;
+}
+
+static df11_result alloc_runtime(df11_cuda_llm *m)
+{
+	const df11_llm_config *c = &m->c;
+	const df11_cuda_llm_options *o = &m->opt;
+	size_t rows = (size_t)o->batch * (size_t)o->max_tokens;
+	size_t H = (size_t)c->hidden, I = (size_t)c->intermediate;
+	size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+	size_t widest = H > qd ? H : qd;
+	widest = widest > I ? widest : I;
+	size_t *act = &m->mem.activations;
+	TRY(dalloc(&m->x, rows * H, act, "activations"));
+	TRY(dalloc(&m->xb, rows * widest, act, "activations"));
+	TRY(dalloc(&m->qkv, rows * (qd + 2 * kvd), act, "activations"));
+	TRY(dalloc(&m->gu, rows * 2 * I, act, "activations"));
+	TRY(dalloc(&m->emb, rows * H, act, "activations"));
+	TRY(dalloc(&m->d_tokens, rows, act, "activations"));
+	TRY(dalloc(&m->d_next, rows, act, "activations"));
+	m->logit_rows = o->batch;
+	TRY(dalloc(&m->logits, (size_t)m->logit_rows * c->vocab, act, "logits"));
+	size_t kv = (size_t)c->n_layers * o->batch * (size_t)o->max_seq * kvd;
+	size_t kvb = 0;
+	TRY(dalloc(&m->k_cache, kv, &kvb, "KV cache"));
+	TRY(dalloc(&m->v_cache, kv, &kvb, "KV cache"));
+	m->mem.kv_cache = kvb;
+
+	/* Attention keeps a row of scores in shared memory. */
+	m->attn_smem = (size_t)o->max_seq * sizeof(float);
+	int dev, max_smem;
+	CU(cudaGetDevice(&dev), "device");
+	CU(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "attr");
+	if (m->attn_smem + FWD_THREADS * sizeof(float) > (size_t)max_smem)
+		return df11_fail(DF11_LIMIT, "max_seq %d: attention scores need %zu "
+				 "bytes of shared memory, the GPU has %d", o->max_seq,
+				 m->attn_smem, max_smem);
+	CU(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+				(int)m->attn_smem), "attention smem");
+	m->pos = 0;
+	return DF11_OK;
+}
+
+static df11_result check_options(const df11_cuda_llm_options *opt)
+{
+	if (opt->batch < 1 || opt->max_seq < 1 || opt->max_tokens < 1 ||
+	    opt->max_tokens > opt->max_seq || (size_t)opt->batch * opt->max_tokens > (1u << 24))
+		return df11_fail(DF11_INVALID_ARG, "batch %d, max_seq %d, max_tokens %d",
+				 opt->batch, opt->max_seq, opt->max_tokens);
+	return DF11_OK;
+}
+
 static df11_result init(df11_cuda_llm *m, const df11_weights *w)
 {
 	const df11_llm_config *c = &m->c;
@@ -375,29 +444,10 @@ static df11_result init(df11_cuda_llm *m, const df11_weights *w)
 		CU(cudaMalloc(&m->norm_buf, (size_t)c->hidden * 2), "norm");
 	}
 
-	size_t rows = (size_t)o->batch * (size_t)o->max_tokens;
-	size_t H = (size_t)c->hidden, I = (size_t)c->intermediate;
-	size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
-	size_t widest = H > qd ? H : qd;
-	widest = widest > I ? widest : I;
-	size_t *act = &m->mem.activations;
-	TRY(dalloc(&m->x, rows * H, act, "activations"));
-	TRY(dalloc(&m->xb, rows * widest, act, "activations"));
-	TRY(dalloc(&m->qkv, rows * (qd + 2 * kvd), act, "activations"));
-	TRY(dalloc(&m->gu, rows * 2 * I, act, "activations"));
-	TRY(dalloc(&m->emb, rows * H, act, "activations"));
-	TRY(dalloc(&m->d_tokens, rows, act, "activations"));
-	TRY(dalloc(&m->d_next, rows, act, "activations"));
-	TRY(dalloc(&m->inv_freq, (size_t)c->head_dim / 2, act, "activations"));
-	m->logit_rows = o->batch;
-	TRY(dalloc(&m->logits, (size_t)m->logit_rows * c->vocab, act, "logits"));
-	size_t kv = (size_t)c->n_layers * o->batch * (size_t)o->max_seq * kvd;
-	size_t kvb = 0;
-	TRY(dalloc(&m->k_cache, kv, &kvb, "KV cache"));
-	TRY(dalloc(&m->v_cache, kv, &kvb, "KV cache"));
-	m->mem.kv_cache = kvb;
-
 	/* inv_freq exactly as the CPU reference computes it. */
+	TRY(dalloc(&m->inv_freq, (size_t)c->head_dim / 2, &m->inv_freq_bytes,
+		   "activations"));
+	m->mem.activations = m->inv_freq_bytes;
 	float *f = (float *)malloc((size_t)c->head_dim / 2 * sizeof(float));
 	if (!f)
 		return df11_fail(DF11_NOMEM, "inv_freq");
@@ -408,17 +458,7 @@ static df11_result init(df11_cuda_llm *m, const df11_weights *w)
 	free(f);
 	CU(e, "inv_freq");
 
-	/* Attention keeps a row of scores in shared memory. */
-	m->attn_smem = (size_t)o->max_seq * sizeof(float);
-	int dev, max_smem;
-	CU(cudaGetDevice(&dev), "device");
-	CU(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "attr");
-	if (m->attn_smem + FWD_THREADS * sizeof(float) > (size_t)max_smem)
-		return df11_fail(DF11_LIMIT, "max_seq %d: attention scores need %zu "
-				 "bytes of shared memory, the GPU has %d", o->max_seq,
-				 m->attn_smem, max_smem);
-	CU(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-				(int)m->attn_smem), "attention smem");
+	TRY(alloc_runtime(m));
 	CU(cudaDeviceSynchronize(), "load");
 	device_used(&m->mem.post_load);
 	m->mem.peak = m->mem.post_load;
@@ -431,10 +471,7 @@ extern "C" df11_result df11_cuda_llm_new(const df11_llm_config *cfg,
 					 df11_cuda_llm **ret)
 {
 	*ret = NULL;
-	if (opt->batch < 1 || opt->max_seq < 1 || opt->max_tokens < 1 ||
-	    opt->max_tokens > opt->max_seq || (size_t)opt->batch * opt->max_tokens > (1u << 24))
-		return df11_fail(DF11_INVALID_ARG, "batch %d, max_seq %d, max_tokens %d",
-				 opt->batch, opt->max_seq, opt->max_tokens);
+	TRY(check_options(opt));
 	df11_cuda_llm *m = (df11_cuda_llm *)calloc(1, sizeof *m);
 	if (!m)
 		return df11_fail(DF11_NOMEM, "CUDA forward pass");
@@ -466,9 +503,8 @@ extern "C" void df11_cuda_llm_free(df11_cuda_llm *m)
 	if (m->lt)
 		cublasLtDestroy(m->lt);
 	df11_cuda_model_free(m->enc);
-	void *bufs[] = {m->workspace, m->buf[0], m->norm_buf, m->resident, m->x, m->xb,
-			m->qkv, m->gu, m->emb, m->d_tokens, m->d_next, m->logits,
-			m->inv_freq, m->k_cache, m->v_cache};
+	free_runtime(m);
+	void *bufs[] = {m->workspace, m->buf[0], m->norm_buf, m->resident, m->inv_freq};
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
 		if (bufs[i])
 			cudaFree(bufs[i]);
@@ -489,6 +525,33 @@ extern "C" void df11_cuda_llm_free(df11_cuda_llm *m)
 extern "C" void df11_cuda_llm_reset(df11_cuda_llm *m)
 {
 	m->pos = 0;
+}
+
+extern "C" df11_result df11_cuda_llm_reshape(df11_cuda_llm *m, int batch,
+					     int max_seq, int max_tokens)
+{
+	df11_cuda_llm_options o = m->opt;
+	o.batch = batch;
+	o.max_seq = max_seq;
+	o.max_tokens = max_tokens;
+	TRY(check_options(&o));
+	CU(cudaStreamSynchronize(m->s_comp), "reshape: sync");
+	CU(cudaStreamSynchronize(m->s_dec), "reshape: sync");
+	free_runtime(m);
+	m->opt = o;
+	df11_result r = alloc_runtime(m);
+	if (r) {
+		/* Leave no half-made buffers: forward refuses until a reshape
+		 * succeeds. */
+		free_runtime(m);
+		m->opt.batch = 0;
+		return r;
+	}
+	size_t used = 0;
+	device_used(&used);
+	if (used > m->mem.peak)
+		m->mem.peak = used;
+	return DF11_OK;
 }
 
 extern "C" void df11_cuda_llm_get_memory(const df11_cuda_llm *m, df11_cuda_llm_memory *ret)
@@ -670,6 +733,9 @@ extern "C" df11_result df11_cuda_llm_forward(df11_cuda_llm *m, const int32_t *to
 					     int32_t *next_ret)
 {
 	const df11_llm_config *c = &m->c;
+	if (m->opt.batch < 1)
+		return df11_fail(DF11_INVALID_ARG, "forward: no runtime buffers (a "
+				 "reshape failed)");
 	if (n < 1 || n > m->opt.max_tokens)
 		return df11_fail(DF11_INVALID_ARG, "forward: %d tokens (at most %d)",
 				 n, m->opt.max_tokens);

@@ -42,7 +42,8 @@ typedef struct df11_cuda_llm_memory {
 	size_t kv_cache;
 	size_t activations;
 	size_t post_load;  /* device memory in use after loading (cudaMemGetInfo) */
-	size_t peak;       /* most in use seen after any forward call so far */
+	size_t peak;       /* most in use seen after any forward call or
+			      reshape so far */
 } df11_cuda_llm_memory;
 
 typedef struct df11_cuda_llm df11_cuda_llm;
@@ -55,6 +56,12 @@ df11_result df11_cuda_llm_new(const df11_llm_config *cfg, const df11_weights *w,
 			      df11_cuda_llm **model_ret);
 void df11_cuda_llm_free(df11_cuda_llm *m);
 void df11_cuda_llm_reset(df11_cuda_llm *m);
+/* Re-plans the buffers that depend on the shape (activations, KV cache,
+ * logits) for other batch, max_seq and max_tokens, keeping the uploaded
+ * weights, and resets the sequences. The mode cannot change. If it fails,
+ * forward calls are refused until a reshape succeeds. */
+df11_result df11_cuda_llm_reshape(df11_cuda_llm *m, int batch, int max_seq,
+				  int max_tokens);
 void df11_cuda_llm_get_memory(const df11_cuda_llm *m, df11_cuda_llm_memory *ret);
 
 /* Runs n tokens of each of the B sequences: tokens is [B x n]. If
