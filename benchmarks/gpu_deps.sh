@@ -3,7 +3,8 @@
 # needs besides CUDA and CMake (cmocka, jansson, xxHash, zlib, pkgconf) and
 # unpacks them into build-gpudeps/ (git-ignored, about 5 MB). The device
 # image has CUDA and CMake but may lack these; pass build-gpudeps in the
-# device tool's carry list and benchmarks/run_gpu.sh uses them.
+# device tool's carry list and benchmarks/gpu_session.sh uses them when it
+# has to build there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=build-gpudeps

@@ -292,6 +292,14 @@ extern "C" df11_result df11_cuda_upload(const void *const *encoded,
 		}
 		off += df11k_image_size(&P[i]);
 	}
+	/* Copies from pageable memory and cudaMemset may still be in flight
+	 * when they return; the upload promises a model ready for any
+	 * stream. */
+	e = cudaDeviceSynchronize();
+	if (e != cudaSuccess) {
+		r = cuda_fail(e, "GPU upload");
+		goto fail;
+	}
 	free(P);
 	free(tables);
 	*model_ret = m;

@@ -7,6 +7,12 @@ if(NOT CMAKE_CUDA_ARCHITECTURES)
 endif()
 enable_language(CUDA)
 find_package(CUDAToolkit REQUIRED)
+if(NOT TARGET CUDA::cublasLt)
+  # A toolkit without cuBLASLt still builds libdf11_cuda and its tests.
+  message(WARNING "df11: cuBLASLt not found: no CUDA forward pass "
+          "(df11-run --device cuda, test_forward_cuda, bench_forward on a GPU)")
+  return()
+endif()
 
 add_library(df11_forward_cuda STATIC ${CMAKE_CURRENT_LIST_DIR}/forward.cu)
 # The static CUDA runtime, as libdf11_cuda uses: one runtime per program.

@@ -174,9 +174,15 @@ static df11_result plan_for(df11_cuda_llm *m, int M, int N, int K, int ldy,
 	cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(m->lt, p->op, p->a, p->b, p->c,
 							  p->c, pref, 1, &h, &found);
 	cublasLtMatmulPreferenceDestroy(pref);
-	if (s != CUBLAS_STATUS_SUCCESS || found == 0)
+	if (s != CUBLAS_STATUS_SUCCESS || found == 0) {
+		cublasLtMatmulDescDestroy(p->op);
+		cublasLtMatrixLayoutDestroy(p->a);
+		cublasLtMatrixLayoutDestroy(p->b);
+		cublasLtMatrixLayoutDestroy(p->c);
 		return df11_fail(DF11_CUDA, "no cuBLASLt algorithm for a BF16 GEMM "
-				 "M %d N %d K %d (status %d)", M, N, K, (int)s);
+				 "M %d N %d K %d, %d-byte aligned (status %d)", M, N, K,
+				 align, (int)s);
+	}
 	p->algo = h.algo;
 	m->n_plans++;
 	*ret = p;
@@ -403,8 +409,16 @@ static df11_result alloc_runtime(df11_cuda_llm *m)
 		return df11_fail(DF11_LIMIT, "max_seq %d: attention scores need %zu "
 				 "bytes of shared memory, the GPU has %d", o->max_seq,
 				 m->attn_smem, max_smem);
-	CU(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-				(int)m->attn_smem), "attention smem");
+	/* The attribute belongs to the kernel, for the whole process: only
+	 * ever raise it, so that another model's smaller max_seq never lowers
+	 * it under this one. */
+	static int attn_smem_set;
+	if ((int)m->attn_smem > attn_smem_set) {
+		CU(cudaFuncSetAttribute(attention_kernel,
+					cudaFuncAttributeMaxDynamicSharedMemorySize,
+					(int)m->attn_smem), "attention smem");
+		attn_smem_set = (int)m->attn_smem;
+	}
 	m->pos = 0;
 	return DF11_OK;
 }

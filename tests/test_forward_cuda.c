@@ -219,7 +219,7 @@ static void close_to(const float *got, const float *want, int rows, int V,
 static void check_model(model_src *s, const char *what)
 {
 	int n = 12, B = 3, gen = 6;
-	int32_t prompts[3 * 12], g1[3 * 6], g2[3 * 6], g3[6];
+	int32_t prompts[3 * 12], g1[3 * 6], g2[3 * 6], g3[6], g4[6];
 	for (int i = 0; i < B * n; i++)
 		prompts[i] = (int32_t)((i * 131 + 7) % s->cfg.vocab);
 	size_t V = (size_t)s->cfg.vocab;
@@ -228,8 +228,9 @@ static void check_model(model_src *s, const char *what)
 	assert_memory_equal(a, b, (size_t)B * n * V * sizeof(float));
 	assert_memory_equal(g1, g2, sizeof g1);
 	float *c1 = cuda_run(s, DF11_CUDA_LLM_DF11, 1, prompts + n, n, gen, g3);
-	float *c2 = cuda_run(s, DF11_CUDA_LLM_BF16, 1, prompts + n, n, gen, g3);
+	float *c2 = cuda_run(s, DF11_CUDA_LLM_BF16, 1, prompts + n, n, gen, g4);
 	assert_memory_equal(c1, c2, (size_t)n * V * sizeof(float));
+	assert_memory_equal(g3, g4, sizeof g3);
 	char label[128];
 	snprintf(label, sizeof label, "%s: batch row 1 vs alone", what);
 	close_to(a + (size_t)n * V, c1, n, (int)V, 1, label);
