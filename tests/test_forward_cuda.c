@@ -10,7 +10,8 @@
  *     vs the float32 CPU reference: the same argmax wherever its top-2
  *     margin is clear;
  *   - a sequence in a batch == the same sequence alone (within tolerance:
- *     a different M may choose a different GEMM algorithm).
+ *     a different M may choose a different GEMM algorithm);
+ *   - df11_cuda_llm_reshape == a fresh model of the new shape, bit for bit.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -282,12 +283,56 @@ static void test_synthetic(void **state)
 	close_src(&s);
 }
 
+/* df11_cuda_llm_reshape (bench_forward's way of running several shapes on
+ * one upload) gives what a fresh model of the new shape gives, bit for
+ * bit; a refused reshape leaves the model as it was. */
+static void test_reshape(void **state)
+{
+	(void)state;
+	NEED_GPU();
+	model_src s;
+	synth(&s);
+	const int n = 12, B = 3, gen = 4;
+	size_t V = (size_t)s.cfg.vocab;
+	int32_t prompts[3 * 12], g1[3 * 4], g2[3 * 4], next[3];
+	for (int i = 0; i < B * n; i++)
+		prompts[i] = (int32_t)((i * 977 + 5) % s.cfg.vocab);
+	float *want = cuda_run(&s, DF11_CUDA_LLM_DF11, B, prompts, n, gen, g1);
+	float *got = malloc((size_t)B * n * V * sizeof(float));
+	assert_non_null(got);
+
+	df11_cuda_llm_options o = {DF11_CUDA_LLM_DF11, 1, 8, 4};
+	df11_cuda_llm *m;
+	if (df11_cuda_llm_new(&s.cfg, &s.w, &o, &m))
+		fail_msg("df11_cuda_llm_new: %s", df11_last_error());
+	assert_int_equal(df11_cuda_llm_forward(m, prompts, 4, 0, NULL, next), DF11_OK);
+	assert_int_equal(df11_cuda_llm_reshape(m, 0, 8, 4), DF11_INVALID_ARG);
+	assert_int_equal(df11_cuda_llm_reshape(m, 1, 4, 8), DF11_INVALID_ARG);
+	assert_int_equal(df11_cuda_llm_forward(m, prompts + 4, 4, 0, NULL, next), DF11_OK);
+	assert_int_equal(df11_cuda_llm_reshape(m, B, n + gen + 1, n), DF11_OK);
+	if (df11_cuda_llm_forward(m, prompts, n, 1, got, next))
+		fail_msg("forward: %s", df11_last_error());
+	for (int i = 0; i < gen; i++) {
+		for (int b = 0; b < B; b++)
+			g2[b * gen + i] = next[b];
+		if (df11_cuda_llm_forward(m, next, 1, 0, NULL, next))
+			fail_msg("forward: %s", df11_last_error());
+	}
+	assert_memory_equal(got, want, (size_t)B * n * V * sizeof(float));
+	assert_memory_equal(g1, g2, sizeof g1);
+	df11_cuda_llm_free(m);
+	free(got);
+	free(want);
+	close_src(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tiny_mistral),
 		cmocka_unit_test(test_stories),
 		cmocka_unit_test(test_synthetic),
+		cmocka_unit_test(test_reshape),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
