@@ -154,6 +154,29 @@ static void close_src(model_src *s)
 	df11_weights_mem_free(s->mem);
 }
 
+/* On model m (batch B): prompts [B x n] from position 0, then gen greedy
+ * tokens into gen_ret [B x gen]; returns the prompt logits [B x n x V]. */
+static float *cuda_generate(df11_cuda_llm *m, const df11_llm_config *c, int B,
+			    const int32_t *prompts, int n, int gen,
+			    int32_t *gen_ret)
+{
+	size_t V = (size_t)c->vocab;
+	float *logits = malloc((size_t)B * n * V * sizeof(float));
+	int32_t next[64];
+	assert_non_null(logits);
+	assert_true(B <= 64);
+	df11_cuda_llm_reset(m);
+	if (df11_cuda_llm_forward(m, prompts, n, 1, logits, next))
+		fail_msg("forward: %s", df11_last_error());
+	for (int i = 0; i < gen; i++) {
+		for (int b = 0; b < B; b++)
+			gen_ret[b * gen + i] = next[b];
+		if (df11_cuda_llm_forward(m, next, 1, 0, NULL, next))
+			fail_msg("forward: %s", df11_last_error());
+	}
+	return logits;
+}
+
 /* B sequences of n prompt tokens: all logits [B x n x V] and gen greedy
  * tokens [B x gen]. */
 static float *cuda_run(const model_src *s, int mode, int B, const int32_t *prompts,
@@ -163,19 +186,7 @@ static float *cuda_run(const model_src *s, int mode, int B, const int32_t *promp
 	df11_cuda_llm *m;
 	if (df11_cuda_llm_new(&s->cfg, &s->w, &o, &m))
 		fail_msg("df11_cuda_llm_new: %s", df11_last_error());
-	size_t V = (size_t)s->cfg.vocab;
-	float *logits = malloc((size_t)B * n * V * sizeof(float));
-	int32_t next[64];
-	assert_non_null(logits);
-	assert_true(B <= 64);
-	if (df11_cuda_llm_forward(m, prompts, n, 1, logits, next))
-		fail_msg("forward: %s", df11_last_error());
-	for (int i = 0; i < gen; i++) {
-		for (int b = 0; b < B; b++)
-			gen_ret[b * gen + i] = next[b];
-		if (df11_cuda_llm_forward(m, next, 1, 0, NULL, next))
-			fail_msg("forward: %s", df11_last_error());
-	}
+	float *logits = cuda_generate(m, &s->cfg, B, prompts, n, gen, gen_ret);
 	df11_cuda_llm_free(m);
 	return logits;
 }
@@ -298,8 +309,6 @@ static void test_reshape(void **state)
 	for (int i = 0; i < B * n; i++)
 		prompts[i] = (int32_t)((i * 977 + 5) % s.cfg.vocab);
 	float *want = cuda_run(&s, DF11_CUDA_LLM_DF11, B, prompts, n, gen, g1);
-	float *got = malloc((size_t)B * n * V * sizeof(float));
-	assert_non_null(got);
 
 	df11_cuda_llm_options o = {DF11_CUDA_LLM_DF11, 1, 8, 4};
 	df11_cuda_llm *m;
@@ -310,14 +319,7 @@ static void test_reshape(void **state)
 	assert_int_equal(df11_cuda_llm_reshape(m, 1, 4, 8), DF11_INVALID_ARG);
 	assert_int_equal(df11_cuda_llm_forward(m, prompts + 4, 4, 0, NULL, next), DF11_OK);
 	assert_int_equal(df11_cuda_llm_reshape(m, B, n + gen + 1, n), DF11_OK);
-	if (df11_cuda_llm_forward(m, prompts, n, 1, got, next))
-		fail_msg("forward: %s", df11_last_error());
-	for (int i = 0; i < gen; i++) {
-		for (int b = 0; b < B; b++)
-			g2[b * gen + i] = next[b];
-		if (df11_cuda_llm_forward(m, next, 1, 0, NULL, next))
-			fail_msg("forward: %s", df11_last_error());
-	}
+	float *got = cuda_generate(m, &s.cfg, B, prompts, n, gen, g2);
 	assert_memory_equal(got, want, (size_t)B * n * V * sizeof(float));
 	assert_memory_equal(g1, g2, sizeof g1);
 	df11_cuda_llm_free(m);
