@@ -84,123 +84,75 @@ static double now_s(void)
 }
 
 /* ------------------------------------------------------------------------
- * Weights in memory: every tensor as BF16 words and df11-encoded.
+ * Weights in memory: every tensor as BF16 words (plain) and df11-encoded
+ * (enc), in two df11_weights_mem stores.
  * ---------------------------------------------------------------------- */
 
-typedef struct mtensor {
-	df11_synth_tensor t;
-	uint16_t *bf16;
-	uint8_t *enc;
-	size_t enc_size;
-} mtensor;
-
-typedef struct table {
-	mtensor *t;
-	int n;
+typedef struct synth_weights {
+	df11_weights_mem *plain, *enc;
 	uint64_t bf16_bytes, enc_bytes;
-	int decode_reads;    /* read() decodes enc (the CPU's DF11 mode) */
-	df11_decoder *dec;
-} table;
+} synth_weights;
 
-static const mtensor *find(const table *tb, const char *name)
+static df11_weights_mem *mem_new(int threads)
 {
-	for (int i = 0; i < tb->n; i++)
-		if (!strcmp(tb->t[i].t.name, name))
-			return &tb->t[i];
-	return NULL;
-}
-
-static df11_result tb_shape(void *ctx, const char *name, int *ndim,
-			    uint64_t shape[DF11_MAX_DIMS], int *compressed)
-{
-	const mtensor *m = find(ctx, name);
+	df11_weights_mem *m = df11_weights_mem_new();
 	if (!m)
-		return DF11_NOT_FOUND;
-	*ndim = m->t.cols ? 2 : 1;
-	shape[0] = m->t.rows;
-	shape[1] = m->t.cols;
-	if (compressed)
-		*compressed = 1;
-	return DF11_OK;
-}
-
-static df11_result tb_read(void *ctx, const char *name, uint64_t first,
-			   uint64_t count, uint16_t *dst)
-{
-	table *tb = ctx;
-	const mtensor *m = find(tb, name);
-	if (!m)
-		return DF11_NOT_FOUND;
-	uint64_t n = m->t.rows * (m->t.cols ? m->t.cols : 1);
-	if (first > n || count > n - first)
-		return DF11_INVALID_ARG;
-	if (tb->decode_reads)
-		return df11_decode_range(tb->dec, m->enc, m->enc_size, first, count,
-					 dst);
-	memcpy(dst, m->bf16 + first, count * 2);
-	return DF11_OK;
-}
-
-static df11_result tb_encoded(void *ctx, const char *name, const void **data,
-			      size_t *size)
-{
-	const mtensor *m = find(ctx, name);
-	if (!m)
-		return DF11_NOT_FOUND;
-	*data = m->enc;
-	*size = m->enc_size;
-	return DF11_OK;
+		die("out of host memory");
+	df11_result r = df11_weights_mem_set_threads(m, threads);
+	if (r)
+		fail("weights", r);
+	return m;
 }
 
 /* The synthetic checkpoint of preset p, generated and encoded on
  * `threads` threads. */
-static void make_synth(table *tb, const df11_synth_preset *p, uint64_t layers,
-		       uint64_t seed, int threads)
+static void make_synth(synth_weights *sw, const df11_synth_preset *p,
+		       uint64_t layers, uint64_t seed, int threads)
 {
 	static df11_synth_tensor list[DF11_SYNTH_MAX_TENSORS];
 	int n = df11_synth_tensors(p, layers, list);
 	if (n < 0)
 		die("--layers %llu: too many tensors", (unsigned long long)layers);
-	tb->t = xmalloc((size_t)n * sizeof *tb->t);
-	tb->n = n;
-	double t0 = now_s(), gen = 0;
-	df11_encode_options eo;
-	memset(&eo, 0, sizeof eo);
-	eo.threads = threads;
+	sw->plain = mem_new(threads);
+	sw->enc = mem_new(threads);
+	uint64_t largest = 0;
 	for (int i = 0; i < n; i++) {
-		mtensor *m = &tb->t[i];
 		uint64_t ne = list[i].rows * (list[i].cols ? list[i].cols : 1);
-		m->t = list[i];
-		m->bf16 = xmalloc(ne * 2);
-		double g0 = now_s();
-		df11_synth_tensor_data(&list[i], seed, threads, m->bf16);
-		gen += now_s() - g0;
-		size_t cap = df11_encode_bound(ne);
-		m->enc = xmalloc(cap);
-		df11_result r = df11_encode(m->bf16, ne, &eo, m->enc, cap, &m->enc_size);
-		if (r)
-			fail(m->t.name, r);
-		uint8_t *shrunk = realloc(m->enc, m->enc_size);
-		if (shrunk)
-			m->enc = shrunk;
-		tb->bf16_bytes += ne * 2;
-		tb->enc_bytes += m->enc_size;
+		largest = ne > largest ? ne : largest;
 	}
+	uint16_t *buf = xmalloc(largest * 2);
+	double gen = 0, enc = 0;
+	for (int i = 0; i < n; i++) {
+		const df11_synth_tensor *t = &list[i];
+		uint64_t shape[2] = {t->rows, t->cols};
+		int ndim = t->cols ? 2 : 1;
+		double t0 = now_s();
+		df11_synth_tensor_data(t, seed, threads, buf);
+		double t1 = now_s();
+		df11_result r = df11_weights_mem_add(sw->enc, t->name, ndim, shape,
+						     buf, 1);
+		double t2 = now_s();
+		if (!r)
+			r = df11_weights_mem_add(sw->plain, t->name, ndim, shape, buf, 0);
+		if (r)
+			fail(t->name, r);
+		gen += t1 - t0;
+		enc += t2 - t1;
+		df11_weights w;
+		const void *data;
+		size_t size;
+		df11_weights_mem_provider(sw->enc, &w);
+		if ((r = w.encoded(w.ctx, t->name, &data, &size)))
+			fail(t->name, r);
+		sw->bf16_bytes += t->rows * (t->cols ? t->cols : 1) * 2;
+		sw->enc_bytes += size;
+	}
+	free(buf);
 	fprintf(stderr, "bench_forward: synthetic %s, %llu layers: %.2f GB of BF16 "
 		"made in %.1f s, encoded to %.2f GB (%.2f%%) in %.1f s, %d threads\n",
-		p->name, (unsigned long long)layers, tb->bf16_bytes / 1e9, gen,
-		tb->enc_bytes / 1e9, 100.0 * tb->enc_bytes / tb->bf16_bytes,
-		now_s() - t0 - gen, threads);
-}
-
-static void table_free(table *tb)
-{
-	for (int i = 0; i < tb->n; i++) {
-		free(tb->t[i].bf16);
-		free(tb->t[i].enc);
-	}
-	free(tb->t);
-	df11_decoder_free(tb->dec);
+		p->name, (unsigned long long)layers, sw->bf16_bytes / 1e9, gen,
+		sw->enc_bytes / 1e9, 100.0 * sw->enc_bytes / sw->bf16_bytes, enc,
+		threads);
 }
 
 /* ------------------------------------------------------------------------
@@ -549,10 +501,12 @@ int main(int argc, char **argv)
 		    "decodes of the same in-memory weights)");
 
 	/* The weights and the config. */
-	table tb;
-	memset(&tb, 0, sizeof tb);
+	/* w[mode]: synthetic weights as BF16 words for the BF16 mode and
+	 * df11-encoded for the DF11 mode; a checkpoint serves both. */
+	synth_weights sw;
+	memset(&sw, 0, sizeof sw);
 	df11_model *model = NULL;
-	df11_weights w;
+	df11_weights w[2];
 	df11_llm_config cfg;
 	df11_result r;
 	const char *what;
@@ -561,20 +515,15 @@ int main(int argc, char **argv)
 		if (!p)
 			die("--synth %s: unknown preset (tiny, small, nemo-12b)", synth);
 		uint64_t nl = layers >= 0 ? (uint64_t)layers : p->layers;
-		make_synth(&tb, p, nl, seed, threads);
+		make_synth(&sw, p, nl, seed, threads);
 		char *cj = df11_synth_config_json(p, nl);
 		if (!cj)
 			die("out of host memory");
 		if ((r = df11_llm_config_parse(cj, strlen(cj), &cfg)))
 			fail("config", r);
 		free(cj);
-		tb.dec = df11_decoder_new(threads);
-		if (!tb.dec)
-			die("out of host memory");
-		w.ctx = &tb;
-		w.shape = tb_shape;
-		w.read = tb_read;
-		w.encoded = tb_encoded;
+		df11_weights_mem_provider(sw.plain, &w[MODE_BF16]);
+		df11_weights_mem_provider(sw.enc, &w[MODE_DF11]);
 		what = synth;
 	} else {
 		if ((r = df11_model_open(model_path, &model)))
@@ -586,7 +535,8 @@ int main(int argc, char **argv)
 		if ((r = df11_llm_config_parse(cj, cjn, &cfg)))
 			fail(model_path, r);
 		df11_model_set_threads(model, threads);
-		df11_weights_from_model(model, &w);
+		df11_weights_from_model(model, &w[MODE_BF16]);
+		w[MODE_DF11] = w[MODE_BF16];
 		what = model_path;
 	}
 
@@ -623,10 +573,7 @@ int main(int argc, char **argv)
 		R.cfg = &cfg;
 		R.threads = threads;
 		R.last = xmalloc((size_t)cfg.vocab * sizeof(float));
-		df11_weights wm = w;
-		if (!cuda)
-			tb.decode_reads = mode == MODE_DF11;
-		R.w = &wm;
+		R.w = &w[mode];
 		fprintf(stderr, "bench_forward: %s mode: loading\n", mode_name[mode]);
 		double l0 = now_s();
 		run_check(&R, &mr[mode].chk);
@@ -712,8 +659,8 @@ int main(int argc, char **argv)
 		       mr[1].scratch / G, mr[1].scratch / layer_bytes);
 	} else {
 		printf("| weights GiB (host) | %.4f | %.4f | %.3f | <= 0.68 |\n",
-		       tb.bf16_bytes / G, tb.enc_bytes / G,
-		       (double)tb.enc_bytes / (double)tb.bf16_bytes);
+		       sw.bf16_bytes / G, sw.enc_bytes / G,
+		       (double)sw.enc_bytes / (double)sw.bf16_bytes);
 	}
 	for (int i = 0; i < 2; i++) {
 		const result *b = &mr[0].res[i], *d = &mr[1].res[i];
@@ -743,7 +690,8 @@ int main(int argc, char **argv)
 		for (int i = 0; i < np; i++)
 			free(mr[m].res[i].tokens);
 	}
-	table_free(&tb);
+	df11_weights_mem_free(sw.plain);
+	df11_weights_mem_free(sw.enc);
 	df11_model_close(model);
 	return 0;
 }

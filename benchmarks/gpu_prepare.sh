@@ -11,9 +11,9 @@
 #       carry=["build-gpu-pack", "build-gpudeps"], timeout_s=600)
 #
 # build-gpu-pack/
-#   bin/       test_cuda_gpu, test_forward_cuda, test_cuda_emul,
-#              bench_cuda_decode (+ _cta5, _cta7, _cta8: other CTA sizes),
-#              bench_forward, df11-run
+#   bin/       test_cuda_gpu, test_forward_cuda, bench_cuda_decode
+#              (+ _cta5, _cta7, _cta8: other CTA sizes), bench_forward,
+#              df11-run
 #   lib/       libcmocka, libjansson, libxxhash (the binaries' non-system
 #              libraries; CUDA's libcublasLt comes from the GPU machine)
 #   data/      stories260K (../shared does not travel to the GPU machine)
@@ -33,8 +33,8 @@ STORIES=${DF11_STORIES:-../shared/data/stories260K}
 }
 [ -x build-gpudeps/bin/pkg-config ] || bash benchmarks/gpu_deps.sh
 
-TARGETS=(test_cuda_gpu test_forward_cuda test_cuda_emul bench_cuda_decode
-	 bench_forward df11-run)
+TARGETS=(test_cuda_gpu test_forward_cuda bench_cuda_decode bench_forward
+	 df11-run)
 configure() { # DIR [cmake args]
 	local dir=$1
 	shift

@@ -87,7 +87,9 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_6
 	[ -d "$d" ] && LIBS=$LIBS:$d
 done
 export LD_LIBRARY_PATH=$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-missing() { ldd "$1" 2>&1 | grep -c "not found"; }
+# Whether the binaries load here: bench_forward links every library the
+# others do.
+loads() { { "$BIN/bench_forward" --help 2>&1 || :; } | grep -q usage; }
 
 BIN=$PACK/bin
 if [ ! -x "$BIN/test_cuda_gpu" ]; then
@@ -97,13 +99,12 @@ elif ! sha256sum --quiet -c "$PACK/SOURCES" >>"$LOG/setup.log" 2>&1; then
 	say "the prepared binaries were built from other sources: building here"
 	BIN=
 else
-	if [ "$(missing "$BIN/bench_forward")" != 0 ]; then
+	if ! loads; then
 		# libcublasLt somewhere else (e.g. a pip wheel of PyTorch's).
 		lt=$(find /usr /opt -name 'libcublasLt.so.1[3-9]*' 2>/dev/null | head -1)
 		[ -n "$lt" ] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$(dirname "$lt")
 	fi
-	if [ "$(missing "$BIN/bench_forward")" != 0 ] ||
-		! { "$BIN/bench_forward" --help 2>&1 || :; } | grep -q usage; then
+	if ! loads; then
 		ldd "$BIN/bench_forward" >>"$LOG/setup.log" 2>&1
 		say "the prepared binaries do not load here (setup.log): building here"
 		BIN=
@@ -121,7 +122,7 @@ if [ -z "$BIN" ]; then
 			-DDF11_ENABLE_CUDA=ON -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" \
 			-DDF11_WITH_HDF5=OFF "$@" &&
 		cmake --build build-gpu-dev -j"$(nproc)" --target test_cuda_gpu \
-			test_forward_cuda test_cuda_emul bench_cuda_decode bench_forward df11-run' \
+			test_forward_cuda bench_cuda_decode bench_forward df11-run' \
 		_ "${DEPS[@]}" || { cat "$SUMMARY"; exit 1; }
 	BIN=build-gpu-dev/bin
 fi
@@ -166,7 +167,9 @@ for step in "${STEPS[@]}"; do
 	bench)
 		F=$LOG/bench-decode.log
 		capped 240 60 "$F" "bench_cuda_decode" "$BIN/bench_cuda_decode"
-		grep -E '^\|' "$F" | tee -a "$SUMMARY"
+		# bench_cuda_decode's device line and its table to the end.
+		{ grep -E '^(device|median)' "$F"; sed -n '/^tensor /,$p' "$F"; } |
+			tee -a "$SUMMARY"
 		;;
 	forward)
 		F=$LOG/bench-forward.log
@@ -201,7 +204,7 @@ for step in "${STEPS[@]}"; do
 			capped 90 40 "$F" "bench_cuda_decode, $((1 << n))-thread CTAs" \
 				"$b" --max-mib 256 --runs 20
 		done
-		grep -E '^\||^==' "$F" | tee -a "$SUMMARY" >/dev/null
+		grep -E '^(== |tensor |matrix |nemo )' "$F" | tee -a "$SUMMARY"
 		;;
 	*)
 		say "unknown step $step (tests bench forward sanitize tune all)"

@@ -38,8 +38,9 @@ endif()
 target_link_libraries(df11_forward_cuda PUBLIC df11 CUDA::cudart_static
                       CUDA::cublasLt stdc++)
 
-# Link df11-run (and bench_forward) against it once every target is defined (tools/ is
-# processed before cuda/, and df11_cuda may be defined after this file).
+# Link df11-run and bench_forward against it once every target is defined
+# (tools/ and benchmarks/ are processed around cuda/, and df11_cuda may be
+# defined after this file).
 function(_df11_forward_cuda_link)
   if(TARGET df11_cuda AND TARGET df11-run)
     target_link_libraries(df11_forward_cuda PUBLIC df11_cuda)

@@ -120,6 +120,15 @@ static void device_used(size_t *used)
 		*used = tot - fr;
 }
 
+/* Device memory in use now, if more than the peak seen so far. */
+static void note_peak(df11_cuda_llm *m)
+{
+	size_t used = 0;
+	device_used(&used);
+	if (used > m->mem.peak)
+		m->mem.peak = used;
+}
+
 /* Largest power of two (<= 256) dividing a byte address or stride. */
 static int alignment_of(uintptr_t x)
 {
@@ -561,10 +570,7 @@ extern "C" df11_result df11_cuda_llm_reshape(df11_cuda_llm *m, int batch,
 		m->opt.batch = 0;
 		return r;
 	}
-	size_t used = 0;
-	device_used(&used);
-	if (used > m->mem.peak)
-		m->mem.peak = used;
+	note_peak(m);
 	return DF11_OK;
 }
 
@@ -735,10 +741,7 @@ static df11_result forward(df11_cuda_llm *m, const int32_t *tokens, int n,
 				   cudaMemcpyDeviceToHost, m->s_comp), "next");
 	CU(cudaStreamSynchronize(m->s_comp), "forward");
 	m->pos += n;
-	size_t used = 0;
-	device_used(&used);
-	if (used > m->mem.peak)
-		m->mem.peak = used;
+	note_peak(m);
 	return DF11_OK;
 }
 

@@ -99,6 +99,9 @@ df11_result df11_weights_mem_add(df11_weights_mem *mem, const char *name,
 				 int ndim, const uint64_t *shape,
 				 const uint16_t *data, int encode);
 void df11_weights_mem_provider(df11_weights_mem *mem, df11_weights *w_ret);
+/* Threads for encoding in df11_weights_mem_add and decoding on reads
+ * (default 1). */
+df11_result df11_weights_mem_set_threads(df11_weights_mem *mem, int threads);
 
 /* Checks that every tensor the forward pass needs exists with the right
  * shape (names in the message on failure). */

@@ -140,6 +140,7 @@ typedef struct mem_tensor {
 struct df11_weights_mem {
 	mem_tensor *t;
 	size_t n, cap;
+	int threads;        /* for encoding and decoding */
 	df11_decoder *dec;
 };
 
@@ -150,7 +151,21 @@ df11_weights_mem *df11_weights_mem_new(void)
 		free(m);
 		m = NULL;
 	}
+	if (m)
+		m->threads = 1;
 	return m;
+}
+
+df11_result df11_weights_mem_set_threads(df11_weights_mem *m, int threads)
+{
+	threads = threads > 0 ? threads : 1;
+	df11_decoder *dec = df11_decoder_new(threads);
+	if (!dec)
+		return df11_fail(DF11_NOMEM, "weights_mem: decoder");
+	df11_decoder_free(m->dec);
+	m->dec = dec;
+	m->threads = threads;
+	return DF11_OK;
 }
 
 void df11_weights_mem_free(df11_weights_mem *m)
@@ -198,9 +213,17 @@ df11_result df11_weights_mem_add(df11_weights_mem *m, const char *name,
 		t->enc = malloc(cap);
 		if (!t->enc)
 			r = df11_fail(DF11_NOMEM, "weights_mem: %zu bytes", cap);
-		else
-			r = df11_encode(data, t->n_elems, NULL, t->enc, cap,
+		else {
+			df11_encode_options eo;
+			memset(&eo, 0, sizeof eo);
+			eo.threads = m->threads;
+			r = df11_encode(data, t->n_elems, &eo, t->enc, cap,
 					&t->enc_size);
+			/* The bound is about twice the encoded size. */
+			uint8_t *fit = r ? NULL : realloc(t->enc, t->enc_size);
+			if (fit)
+				t->enc = fit;
+		}
 	} else {
 		t->bf16 = malloc(t->n_elems * 2 + 1);
 		if (!t->bf16)
