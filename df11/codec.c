@@ -389,6 +389,8 @@ df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 		*dst_size_ret = 0;
 	if ((!src && n_elems) || !dst || !dst_size_ret)
 		return df11_fail(DF11_INVALID_ARG, "encode: NULL buffer");
+	if ((r = df11_check_reserved(opt->reserved, 8, "encode options")))
+		return r;
 	unsigned wlog = opt->window_log2 ? (unsigned)opt->window_log2
 					 : DF11_DEFAULT_WINDOW_LOG2;
 	unsigned blog = opt->block_log2 ? (unsigned)opt->block_log2

@@ -565,7 +565,7 @@ static df11_result pack_body(pack_state *s)
 			r = pack_tensor_one(s, k);
 			done += m->t[k].d.nbytes;
 			if (!r && cancelled(s->opt, done, total))
-				r = df11_fail(DF11_IO, "interrupted");
+				r = df11_fail(DF11_CANCELLED, "interrupted");
 		}
 		if (path) {
 			close(s->in_fd);
@@ -574,7 +574,7 @@ static df11_result pack_body(pack_state *s)
 			free(path);
 		}
 		if (!r && cancelled(s->opt, done, total))
-			r = df11_fail(DF11_IO, "interrupted");
+			r = df11_fail(DF11_CANCELLED, "interrupted");
 	}
 	df11_result wr = writer_finish(&s->w);
 	if (r)
@@ -616,7 +616,9 @@ df11_result df11_pack(const char *input, const char *output,
 	const df11_pack_options *opt = opt_in ? opt_in : &defaults;
 	if (!input || !output)
 		return df11_fail(DF11_INVALID_ARG, "pack: NULL path");
-	df11_result r = df11_check_output(output, opt->force);
+	df11_result r = df11_check_reserved(opt->reserved, 8, "pack options");
+	if (!r)
+		r = df11_check_output(output, opt->force);
 	if (r)
 		return r;
 	df11_model *m;
@@ -806,14 +808,14 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			*done += t->d.nbytes;
 			fd_queued = last;
 			if (cancelled(s->opt, *done, total))
-				r = df11_fail(DF11_IO, "interrupted");
+				r = df11_fail(DF11_CANCELLED, "interrupted");
 			continue;
 		}
 		r = writer_push(&s->w, &tj);
 		fd_queued = !r && last;
 		*done += t->d.nbytes;
 		if (!r && cancelled(s->opt, *done, total))
-			r = df11_fail(DF11_IO, "interrupted");
+			r = df11_fail(DF11_CANCELLED, "interrupted");
 	}
 	/* If the file's last job never went out (so r is set), its
 	 * descriptor is ours, once the writer has let go of the file. */
@@ -832,7 +834,9 @@ df11_result df11_unpack(const char *input, const char *output,
 	const df11_pack_options *opt = opt_in ? opt_in : &defaults;
 	if (!input || !output)
 		return df11_fail(DF11_INVALID_ARG, "unpack: NULL path");
-	df11_result r = df11_check_output(output, opt->force);
+	df11_result r = df11_check_reserved(opt->reserved, 8, "unpack options");
+	if (!r)
+		r = df11_check_output(output, opt->force);
 	if (r)
 		return r;
 	df11_model *m;
@@ -918,7 +922,7 @@ df11_result df11_unpack(const char *input, const char *output,
 		}
 		free(keep);
 		if (cancelled(opt, done, total))
-			r = df11_fail(DF11_IO, "interrupted");
+			r = df11_fail(DF11_CANCELLED, "interrupted");
 	}
 	df11_result wr = writer_finish(&s.w);
 	if (!r)
@@ -1048,7 +1052,9 @@ df11_result df11_verify(const char *input, const char *against,
 		*n_bad_ret = 0;
 	if (!input)
 		return df11_fail(DF11_INVALID_ARG, "verify: NULL path");
-	df11_result r = df11_model_open(input, &m);
+	df11_result r = df11_check_reserved(opt->reserved, 8, "verify options");
+	if (!r)
+		r = df11_model_open(input, &m);
 	if (r)
 		return r;
 	if (m->kind != DF11_KIND_CONTAINER) {
@@ -1083,7 +1089,7 @@ df11_result df11_verify(const char *input, const char *against,
 		verify_file(&v, m, o, &m->f[i], &buf, &cap);
 		done += m->f[i].orig_size;
 		if (cancelled(opt, done, total)) {
-			r = df11_fail(DF11_IO, "interrupted");
+			r = df11_fail(DF11_CANCELLED, "interrupted");
 			goto out;
 		}
 	}

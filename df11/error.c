@@ -22,6 +22,7 @@ const char *df11_strerror(df11_result r)
 	case DF11_LIMIT: return "size limit exceeded";
 	case DF11_NO_DEVICE: return "no usable GPU";
 	case DF11_NOT_FOUND: return "not found";
+	case DF11_CANCELLED: return "cancelled";
 	}
 	return "unknown error";
 }
@@ -65,4 +66,16 @@ df11_result df11_fail_errno(df11_result r, int err, const char *fmt, ...)
 	set_message(r, text, fmt, ap);
 	va_end(ap);
 	return r;
+}
+
+df11_result df11_check_reserved(const int *reserved, size_t n,
+				const char *what)
+{
+	for (size_t i = 0; i < n; i++)
+		if (reserved[i])
+			return df11_fail(DF11_INVALID_ARG,
+					 "%s: reserved field %zu is %d, not 0 "
+					 "(an option this library version does "
+					 "not know)", what, i, reserved[i]);
+	return DF11_OK;
 }

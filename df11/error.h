@@ -13,4 +13,9 @@ df11_result df11_fail(df11_result r, const char *fmt, ...)
 df11_result df11_fail_errno(df11_result r, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* DF11_OK if every reserved option field is zero; DF11_INVALID_ARG naming
+ * what otherwise (an option this library version does not know). */
+df11_result df11_check_reserved(const int *reserved, size_t n,
+				const char *what);
+
 #endif

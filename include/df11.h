@@ -22,10 +22,32 @@
 extern "C" {
 #endif
 
+/* The one place the version is set; CMake reads it from here. */
 #define DF11_VERSION_MAJOR 0
-#define DF11_VERSION_MINOR 1
+#define DF11_VERSION_MINOR 2
 #define DF11_VERSION_PATCH 0
-#define DF11_VERSION_STRING "0.1.0"
+#define DF11_VERSION_STRING "0.2.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time comparisons. */
+#define DF11_VERSION_NUMBER \
+	(DF11_VERSION_MAJOR * 10000 + DF11_VERSION_MINOR * 100 + DF11_VERSION_PATCH)
+
+/* Marks the functions libdf11 exports; everything else is hidden. */
+#ifndef DF11_API
+#if defined(_WIN32) && defined(DF11_BUILDING_SHARED)
+#define DF11_API __declspec(dllexport)
+#elif defined(_WIN32) && defined(DF11_SHARED)
+#define DF11_API __declspec(dllimport)
+#elif defined(__GNUC__)
+#define DF11_API __attribute__((visibility("default")))
+#else
+#define DF11_API
+#endif
+#endif
+
+/* The version of the library actually linked (which may differ from the
+ * header's DF11_VERSION_* when a shared library was upgraded). */
+DF11_API const char *df11_version_string(void);
+DF11_API unsigned df11_version_number(void);
 
 typedef enum df11_result {
 	DF11_OK = 0,
@@ -41,15 +63,16 @@ typedef enum df11_result {
 	DF11_LIMIT = 10,           /* input exceeds a documented size limit */
 	DF11_NO_DEVICE = 11,       /* no usable GPU */
 	DF11_NOT_FOUND = 12,       /* no tensor or file of that name */
+	DF11_CANCELLED = 13,       /* a progress callback asked to stop */
 } df11_result;
 
 /* A short, static description of a result code. Never NULL. */
-const char *df11_strerror(df11_result r);
+DF11_API const char *df11_strerror(df11_result r);
 
 /* The message of the last failure in this thread: the result's text plus
  * what failed, e.g. "corrupt data: block 3 ends at bit 65541, expected
  * 65540". Empty string if nothing failed yet. */
-const char *df11_last_error(void);
+DF11_API const char *df11_last_error(void);
 
 /* ------------------------------------------------------------------------
  * Tensor codec: one BF16 tensor <-> one self-contained encoded byte string.
@@ -72,15 +95,19 @@ typedef struct df11_encode_options {
 			       20 - window_log2 if smaller) */
 	int max_code_len;   /* 0 = DF11_MAX_CODE_LEN; otherwise 2..15 */
 	int force_raw;      /* store raw even if Huffman would be smaller */
+	int reserved[8];    /* must be zero: room for new options, with zero
+			       keeping today's behaviour (DF11_INVALID_ARG
+			       otherwise, so an older library never ignores
+			       an option it does not know) */
 } df11_encode_options;
 
 /* Upper bound of the encoded size of a tensor of n_elems BF16 values. */
-size_t df11_encode_bound(uint64_t n_elems);
+DF11_API size_t df11_encode_bound(uint64_t n_elems);
 
 /* Encodes src[0..n_elems) into dst (capacity dst_capacity bytes; at least
  * df11_encode_bound(n_elems) always suffices). opt may be NULL. The encoder
  * may use dst past *dst_size_ret as scratch: those bytes are unspecified. */
-df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
+DF11_API df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 			const df11_encode_options *opt, void *dst,
 			size_t dst_capacity, size_t *dst_size_ret);
 
@@ -100,7 +127,7 @@ typedef struct df11_tensor_info {
 
 /* Validates the header and code table of an encoded tensor and describes it.
  * Does not decode the stream. */
-df11_result df11_inspect(const void *src, size_t src_size,
+DF11_API df11_result df11_inspect(const void *src, size_t src_size,
 			 df11_tensor_info *info_ret);
 
 /* A CPU decoder: holds decode tables and per-thread scratch, so decode
@@ -108,27 +135,27 @@ df11_result df11_inspect(const void *src, size_t src_size,
 typedef struct df11_decoder df11_decoder;
 
 /* threads <= 0 means 1. Returns NULL if out of memory. */
-df11_decoder *df11_decoder_new(int threads);
-void df11_decoder_free(df11_decoder *dec);
+DF11_API df11_decoder *df11_decoder_new(int threads);
+DF11_API void df11_decoder_free(df11_decoder *dec);
 
 /* Decodes a whole tensor into dst[0..n_elems); n_elems must equal the
  * tensor's element count. Fast table-driven decoder, multithreaded across
  * blocks. Checks the stream's structure (every block must end exactly
  * where the next begins); it cannot catch every corruption: the container
  * adds checksums for that. */
-df11_result df11_decode(df11_decoder *dec, const void *src, size_t src_size,
+DF11_API df11_result df11_decode(df11_decoder *dec, const void *src, size_t src_size,
 			uint16_t *dst, uint64_t n_elems);
 
 /* Decodes elements [first, first + count) only, touching just the blocks
  * that hold them (e.g. embedding rows of the current tokens). */
-df11_result df11_decode_range(df11_decoder *dec, const void *src,
+DF11_API df11_result df11_decode_range(df11_decoder *dec, const void *src,
 			      size_t src_size, uint64_t first, uint64_t count,
 			      uint16_t *dst);
 
 /* The reference decoder: bit by bit, single-threaded, slow and obviously
  * correct. It also checks every window gap and block start of the index,
  * which the fast decoder relies on only partly. The oracle for tests. */
-df11_result df11_decode_reference(const void *src, size_t src_size,
+DF11_API df11_result df11_decode_reference(const void *src, size_t src_size,
 				  uint16_t *dst, uint64_t n_elems);
 
 /* Exponent statistics of BF16 data (for reports and df11-info). */
@@ -139,7 +166,7 @@ typedef struct df11_exponent_stats {
 	double entropy_bits;  /* H(exponent), bits per element */
 } df11_exponent_stats;
 
-void df11_exponent_histogram(const uint16_t *src, uint64_t n_elems,
+DF11_API void df11_exponent_histogram(const uint16_t *src, uint64_t n_elems,
 			     df11_exponent_stats *stats_ret);
 
 /* ------------------------------------------------------------------------
@@ -157,8 +184,8 @@ typedef enum df11_dtype {
 } df11_dtype;
 
 /* "BF16", "F32", ... as safetensors spells them; NULL if out of range. */
-const char *df11_dtype_name(df11_dtype t);
-size_t df11_dtype_size(df11_dtype t);
+DF11_API const char *df11_dtype_name(df11_dtype t);
+DF11_API size_t df11_dtype_size(df11_dtype t);
 
 #define DF11_MAX_DIMS 8
 
@@ -175,41 +202,41 @@ typedef struct df11_tensor_desc {
 
 typedef struct df11_model df11_model;
 
-df11_result df11_model_open(const char *path, df11_model **model_ret);
-void df11_model_close(df11_model *m);
+DF11_API df11_result df11_model_open(const char *path, df11_model **model_ret);
+DF11_API void df11_model_close(df11_model *m);
 
-size_t df11_model_num_tensors(const df11_model *m);
-df11_result df11_model_tensor(const df11_model *m, size_t i,
+DF11_API size_t df11_model_num_tensors(const df11_model *m);
+DF11_API df11_result df11_model_tensor(const df11_model *m, size_t i,
 			      df11_tensor_desc *desc_ret);
 /* DF11_NOT_FOUND if no tensor has that name. */
-df11_result df11_model_find(const df11_model *m, const char *name,
+DF11_API df11_result df11_model_find(const df11_model *m, const char *name,
 			    size_t *index_ret);
 
 /* The tensor's original bytes (decoded if compressed), checked against the
  * stored checksum where the file has one. dst_size must equal nbytes.
  * read and read_range use the model's one decoder: call them from one
  * thread at a time (open the model once per thread otherwise). */
-df11_result df11_model_read(df11_model *m, size_t i, void *dst,
+DF11_API df11_result df11_model_read(df11_model *m, size_t i, void *dst,
 			    size_t dst_size);
 
 /* BF16 elements [first, first + count) of a BF16 tensor, decoding only the
  * blocks that hold them (no checksum: it covers whole tensors). */
-df11_result df11_model_read_range(df11_model *m, size_t i, uint64_t first,
+DF11_API df11_result df11_model_read_range(df11_model *m, size_t i, uint64_t first,
 				  uint64_t count, uint16_t *dst);
 
 /* The encoded tensor as stored in a .df11 container (mapped, valid until
  * close), for uploading to a GPU. DF11_UNSUPPORTED if not compressed. */
-df11_result df11_model_encoded(const df11_model *m, size_t i,
+DF11_API df11_result df11_model_encoded(const df11_model *m, size_t i,
 			       const void **data_ret, size_t *size_ret);
 
 /* A non-weight file of the checkpoint ("config.json", tokenizer files):
  * from the folder, or carried inside the container. DF11_NOT_FOUND if
  * absent. The bytes stay valid until close. */
-df11_result df11_model_file(const df11_model *m, const char *name,
+DF11_API df11_result df11_model_file(const df11_model *m, const char *name,
 			    const void **data_ret, size_t *size_ret);
 
 /* Decoder threads used by df11_model_read (default: the online CPUs). */
-df11_result df11_model_set_threads(df11_model *m, int threads);
+DF11_API df11_result df11_model_set_threads(df11_model *m, int threads);
 
 /* ------------------------------------------------------------------------
  * Writing and checking containers (the df11-encode / -decode / -verify
@@ -219,8 +246,8 @@ df11_result df11_model_set_threads(df11_model *m, int threads);
  * ---------------------------------------------------------------------- */
 
 /* Called after each tensor or file with the original bytes done so far and
- * in total. Returning non-zero cancels the run: it then fails with DF11_IO
- * ("interrupted") and leaves no output. */
+ * in total. Returning non-zero cancels the run: it then fails with
+ * DF11_CANCELLED and leaves no output. */
 typedef int (*df11_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 typedef struct df11_pack_options {
@@ -228,6 +255,7 @@ typedef struct df11_pack_options {
 	int force;                /* replace an existing output */
 	df11_progress_fn progress; /* may be NULL */
 	void *progress_ctx;
+	int reserved[8];          /* must be zero (see df11_encode_options) */
 } df11_pack_options;
 
 typedef struct df11_pack_stats {
@@ -244,12 +272,12 @@ typedef struct df11_pack_stats {
 
 /* input: a .safetensors file or a checkpoint folder; output: the .df11
  * container. DF11_EXISTS if output exists and opt->force is 0. */
-df11_result df11_pack(const char *input, const char *output,
+DF11_API df11_result df11_pack(const char *input, const char *output,
 		      const df11_pack_options *opt, df11_pack_stats *stats_ret);
 
 /* Rebuilds the original file (or folder) from a container, byte for byte,
  * checking every checksum before the output is renamed into place. */
-df11_result df11_unpack(const char *input, const char *output,
+DF11_API df11_result df11_unpack(const char *input, const char *output,
 			const df11_pack_options *opt, df11_pack_stats *stats_ret);
 
 /* Called by df11_verify for each failing tensor or file. */
@@ -262,7 +290,7 @@ typedef void (*df11_verify_report_fn)(void *ctx, const char *what,
  * is reported; the result is DF11_OK only if all is intact, DF11_CHECKSUM
  * (or DF11_BAD_DATA) if something differs, another code for I/O or usage
  * errors. *n_bad_ret (may be NULL) gets the number of failures. */
-df11_result df11_verify(const char *input, const char *against,
+DF11_API df11_result df11_verify(const char *input, const char *against,
 			const df11_pack_options *opt,
 			df11_verify_report_fn report, void *report_ctx,
 			uint64_t *n_bad_ret);

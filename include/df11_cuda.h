@@ -24,7 +24,7 @@ typedef struct df11_cuda_model df11_cuda_model;
 
 /* Device bytes needed to upload these encoded tensors (df11_encode output,
  * e.g. from df11_model_encoded). 0 if one of them is malformed. */
-size_t df11_cuda_upload_size(const void *const *encoded, const size_t *sizes,
+DF11_API size_t df11_cuda_upload_size(const void *const *encoded, const size_t *sizes,
 			     size_t n_tensors);
 
 /* Validates and uploads n_tensors encoded tensors (DF11_BAD_DATA if one is
@@ -32,21 +32,21 @@ size_t df11_cuda_upload_size(const void *const *encoded, const size_t *sizes,
  * model makes one allocation of df11_cuda_upload_size(...) bytes; otherwise
  * it uses device_mem (capacity device_mem_size) and never frees it. The
  * upload itself is synchronous; decode calls are not. */
-df11_result df11_cuda_upload(const void *const *encoded, const size_t *sizes,
+DF11_API df11_result df11_cuda_upload(const void *const *encoded, const size_t *sizes,
 			     size_t n_tensors, void *device_mem,
 			     size_t device_mem_size, df11_cuda_model **model_ret);
-void df11_cuda_model_free(df11_cuda_model *m);
+DF11_API void df11_cuda_model_free(df11_cuda_model *m);
 
 /* Element count of tensor i (0 if out of range). */
-uint64_t df11_cuda_tensor_elems(const df11_cuda_model *m, size_t i);
+DF11_API uint64_t df11_cuda_tensor_elems(const df11_cuda_model *m, size_t i);
 
 /* Decodes tensor i into dst (device, n_elems BF16 words) on stream. */
-df11_result df11_cuda_decode(const df11_cuda_model *m, size_t i,
+DF11_API df11_result df11_cuda_decode(const df11_cuda_model *m, size_t i,
 			     uint16_t *dst, cudaStream_t stream);
 
 /* Decodes elements [first, first + count) of tensor i into dst (a range
  * of rows: embedding rows of the current tokens, a slice of lm_head). */
-df11_result df11_cuda_decode_range(const df11_cuda_model *m, size_t i,
+DF11_API df11_result df11_cuda_decode_range(const df11_cuda_model *m, size_t i,
 				   uint64_t first, uint64_t count,
 				   uint16_t *dst, cudaStream_t stream);
 
@@ -60,7 +60,7 @@ typedef struct df11_cuda_job {
 /* Decodes several tensors (e.g. the seven matrices of a transformer layer)
  * in one launch. At most DF11_CUDA_MAX_BATCH jobs. */
 #define DF11_CUDA_MAX_BATCH 16
-df11_result df11_cuda_decode_batch(const df11_cuda_model *m,
+DF11_API df11_result df11_cuda_decode_batch(const df11_cuda_model *m,
 				   const df11_cuda_job *jobs, size_t n_jobs,
 				   cudaStream_t stream);
 
@@ -72,11 +72,11 @@ df11_result df11_cuda_decode_batch(const df11_cuda_model *m,
  * stream, reads and clears the flag: DF11_BAD_DATA if any decode since the
  * last check found a stream that disagrees with its index. Not for the hot
  * path. */
-df11_result df11_cuda_check(df11_cuda_model *m, cudaStream_t stream);
+DF11_API df11_result df11_cuda_check(df11_cuda_model *m, cudaStream_t stream);
 
 /* Whether a usable GPU is present: DF11_OK, or DF11_NO_DEVICE with the
  * reason in df11_last_error(). */
-df11_result df11_cuda_available(void);
+DF11_API df11_result df11_cuda_available(void);
 
 #ifdef __cplusplus
 }

@@ -536,11 +536,11 @@ static void test_cancel(void **state)
 	int calls = 0;
 	df11_pack_options opt = {.progress = cancel_after_two,
 				 .progress_ctx = &calls};
-	assert_int_equal(df11_pack(in, ct, &opt, NULL), DF11_IO);
+	assert_int_equal(df11_pack(in, ct, &opt, NULL), DF11_CANCELLED);
 	assert_false(exists(ct));
 	assert_int_equal(df11_pack(in, ct, NULL, NULL), DF11_OK);
 	calls = 0;
-	assert_int_equal(df11_unpack(ct, out, &opt, NULL), DF11_IO);
+	assert_int_equal(df11_unpack(ct, out, &opt, NULL), DF11_CANCELLED);
 	assert_false(exists(out));
 	assert_no_temp(dir);
 	free(in);
