@@ -24,8 +24,8 @@
 #include <zstd.h>
 
 #include "df11.h"
-#include "df11/parallel.h"
-#include "df11/synth.h"
+#include "common/parallel.h"
+#include "synth/synth.h"
 #include "huffman/huffman.h"
 
 typedef struct tensor {

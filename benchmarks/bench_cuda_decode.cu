@@ -32,8 +32,8 @@
 
 extern "C" {
 #include "df11.h"
-#include "df11/parallel.h"
-#include "df11/synth.h"
+#include "common/parallel.h"
+#include "synth/synth.h"
 }
 #include "df11_cuda.h"
 

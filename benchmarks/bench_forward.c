@@ -10,7 +10,7 @@
  *
  * --synth nemo-12b (the default) makes, in memory, the very checkpoint
  * `df11-synth --preset nemo-12b` writes (same generator, names, shapes and
- * seed; df11/synth_model.c) and encodes it here, so a GPU session spends no
+ * seed; synth/synth_model.c) and encodes it here, so a GPU session spends no
  * time writing and reading 41 GB of files. MODEL (a checkpoint folder or a
  * .df11 container) is read through df11_model_* instead (CUDA only).
  *
@@ -39,18 +39,19 @@
 #include <unistd.h>
 
 #include "df11.h"
-#include "df11/forward.h"
-#include "df11/synth.h"
+#include "llm/forward.h"
+#include "synth/synth.h"
 #ifdef DF11_BENCH_CUDA
 #include <cuda_runtime_api.h>
 
-#include "cuda/forward_cuda.h"
+#include "llm/forward_cuda.h"
 #include "df11_cuda.h"
 #endif
 
 #define MAX_REPEAT 100
 #define MAX_BATCH 64
 
+__attribute__((format(printf, 1, 2), noreturn))
 static void die(const char *fmt, ...)
 {
 	va_list ap;

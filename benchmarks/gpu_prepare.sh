@@ -16,7 +16,7 @@
 #              df11-run
 #   lib/       libcmocka, libjansson, libxxhash (the binaries' non-system
 #              libraries; CUDA's libcublasLt comes from the GPU machine)
-#   data/      stories260K (../shared does not travel to the GPU machine)
+#   data/      stories260K
 #   SOURCES    sha256 of every tracked source file the binaries were built
 #              from: gpu_session.sh rebuilds there if the tree differs
 # build-gpudeps/ (benchmarks/gpu_deps.sh) is carried too, for that rebuild.
@@ -26,7 +26,7 @@ export PATH=/usr/local/cuda/bin:$PATH
 command -v nvcc >/dev/null || { echo "gpu_prepare.sh: nvcc not found" >&2; exit 1; }
 PACK=build-gpu-pack
 J=$(nproc)
-STORIES=${DF11_STORIES:-../shared/data/stories260K}
+STORIES=${DF11_STORIES:-tests/fixtures/stories260K}
 [ -f "$STORIES/model.safetensors" ] || {
 	echo "gpu_prepare.sh: stories260K not found at $STORIES (set DF11_STORIES)" >&2
 	exit 1
@@ -40,7 +40,7 @@ configure() { # DIR [cmake args]
 	shift
 	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DDF11_WERROR=ON \
 		-DDF11_ENABLE_CUDA=ON -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" \
-		-DDF11_WITH_HDF5=OFF "$@" >/dev/null
+		-DDF11_WITH_HDF5=OFF -DDF11_CUDA_RUNTIME=Static "$@" >/dev/null
 }
 echo "== build-gpu (${TARGETS[*]})"
 configure build-gpu

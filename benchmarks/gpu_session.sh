@@ -120,7 +120,7 @@ if [ -z "$BIN" ]; then
 	capped 300 120 "$LOG/setup.log" "build (nvcc, $(nproc) jobs)" bash -c '
 		cmake -S . -B build-gpu-dev -DCMAKE_BUILD_TYPE=Release \
 			-DDF11_ENABLE_CUDA=ON -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" \
-			-DDF11_WITH_HDF5=OFF "$@" &&
+			-DDF11_WITH_HDF5=OFF -DDF11_CUDA_RUNTIME=Static "$@" &&
 		cmake --build build-gpu-dev -j"$(nproc)" --target test_cuda_gpu \
 			test_forward_cuda bench_cuda_decode bench_forward df11-run' \
 		_ "${DEPS[@]}" || { cat "$SUMMARY"; exit 1; }
@@ -128,7 +128,7 @@ if [ -z "$BIN" ]; then
 fi
 export DF11_SOURCE_DIR=$PWD
 STORIES=$PACK/data/stories260K
-[ -f "$STORIES/model.safetensors" ] || STORIES=../shared/data/stories260K
+[ -f "$STORIES/model.safetensors" ] || STORIES=tests/fixtures/stories260K
 export DF11_STORIES=$PWD/$STORIES
 say "binaries: $BIN; stories260K: $STORIES"
 

@@ -6,7 +6,7 @@
  * on machines without a GPU. Only the memory primitives at the top differ
  * between the two builds.
  *
- * Decomposition (huffman tensors; layout in df11/format.h):
+ * Decomposition (huffman tensors; layout in codec/format.h):
  *
  *   stream  |win 0|win 1|win 2| ... |win 63|win 64| ...       W bits each
  *   blocks  |<------------ block 0 ------->|<-- block 1 ...   2^block_log2 wins
@@ -55,7 +55,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "df11/format.h"
+#include "codec/format.h"
 #include "huffman/huffman.h"
 
 /* Threads per CTA, log2 (5..8): CMake's DF11_CUDA_CTA_LOG2. A work item

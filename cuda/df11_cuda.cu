@@ -20,8 +20,8 @@
 
 /* The C headers, with C linkage for the functions libdf11 defines. */
 extern "C" {
-#include "df11/codec_internal.h"
-#include "df11/error.h"
+#include "codec/parse.h"
+#include "common/error.h"
 #include "huffman/huffman.h"
 }
 

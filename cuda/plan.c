@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "df11/error.h"
+#include "common/error.h"
 #include "huffman/huffman.h"
 
 uint64_t df11k_tables_offset(const df11_parsed *P)

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "cuda/decode_kernel.h"
-#include "df11/codec_internal.h"
+#include "codec/parse.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -24,8 +24,8 @@
 #include <xxhash.h>
 
 #include "df11.h"
-#include "df11/error.h"
-#include "df11/format.h"
+#include "common/error.h"
+#include "codec/format.h"
 #include "df11/fsutil.h"
 #include "df11/model_internal.h"
 
@@ -386,47 +386,42 @@ static df11_result build_directory(const df11_model *m, const pack_file *pf,
 		uint8_t *p = dir_grow(d, DF11_CT_FILE_REC + nl);
 		if (!p)
 			return df11_fail(DF11_NOMEM, "directory");
-		p[0] = f->is_st ? 0 : 1;
-		df11_wr32(p + 4, (uint32_t)nl);
-		df11_wr64(p + 8, f->orig_size);
-		df11_wr64(p + 16, pf[i].off);
-		df11_wr64(p + 24, pf[i].len);
-		df11_wr64(p + 32, pf[i].sum);
-		df11_wr32(p + 40, f->is_st ? (uint32_t)f->first : 0);
-		df11_wr32(p + 44, f->is_st ? (uint32_t)f->count : 0);
+		p[DF11_CT_FR_TYPE] = f->is_st ? 0 : 1;
+		df11_wr32(p + DF11_CT_FR_NAME_LEN, (uint32_t)nl);
+		df11_wr64(p + DF11_CT_FR_ORIG_SIZE, f->orig_size);
+		df11_wr64(p + DF11_CT_FR_OFF, pf[i].off);
+		df11_wr64(p + DF11_CT_FR_SIZE, pf[i].len);
+		df11_wr64(p + DF11_CT_FR_SUM, pf[i].sum);
+		df11_wr32(p + DF11_CT_FR_FIRST, f->is_st ? (uint32_t)f->first : 0);
+		df11_wr32(p + DF11_CT_FR_COUNT, f->is_st ? (uint32_t)f->count : 0);
 		memcpy(p + DF11_CT_FILE_REC, f->name, nl);
 	}
 	for (size_t i = 0; i < m->nt; i++) {
 		const df11_mtensor *t = &m->t[i];
 		size_t nl = strlen(t->name);
-		size_t rec = DF11_CT_TENSOR_REC + 8u * (size_t)t->d.ndim;
+		size_t rec = DF11_CT_TR_SHAPE + 8u * (size_t)t->d.ndim;
 		uint8_t *p = dir_grow(d, rec + nl);
 		if (!p)
 			return df11_fail(DF11_NOMEM, "directory");
-		df11_wr32(p, (uint32_t)t->file);
-		p[4] = (uint8_t)t->d.dtype;
-		p[5] = (uint8_t)pt[i].codec;
-		p[6] = (uint8_t)t->d.ndim;
-		df11_wr32(p + 8, (uint32_t)nl);
-		df11_wr64(p + 16, t->begin);
-		df11_wr64(p + 24, t->d.nbytes);
-		df11_wr64(p + 32, pt[i].off);
-		df11_wr64(p + 40, pt[i].len);
-		df11_wr64(p + 48, pt[i].sum_orig);
-		df11_wr64(p + 56, pt[i].sum_stored);
+		df11_wr32(p + DF11_CT_TR_FILE, (uint32_t)t->file);
+		p[DF11_CT_TR_DTYPE] = (uint8_t)t->d.dtype;
+		p[DF11_CT_TR_CODEC] = (uint8_t)pt[i].codec;
+		p[DF11_CT_TR_NDIM] = (uint8_t)t->d.ndim;
+		df11_wr32(p + DF11_CT_TR_NAME_LEN, (uint32_t)nl);
+		df11_wr64(p + DF11_CT_TR_BEGIN, t->begin);
+		df11_wr64(p + DF11_CT_TR_NBYTES, t->d.nbytes);
+		df11_wr64(p + DF11_CT_TR_OFF, pt[i].off);
+		df11_wr64(p + DF11_CT_TR_SIZE, pt[i].len);
+		df11_wr64(p + DF11_CT_TR_SUM_ORIG, pt[i].sum_orig);
+		df11_wr64(p + DF11_CT_TR_SUM_STORED, pt[i].sum_stored);
 		for (int k = 0; k < t->d.ndim; k++)
-			df11_wr64(p + 64 + 8 * k, t->d.shape[k]);
+			df11_wr64(p + DF11_CT_TR_SHAPE + 8 * k, t->d.shape[k]);
 		memcpy(p + rec, t->name, nl);
 	}
 	return DF11_OK;
 }
 
 /* ----------------------------------------------------------------- pack */
-
-static uint64_t align_up(uint64_t x)
-{
-	return (x + DF11_CT_ALIGN - 1) / DF11_CT_ALIGN * DF11_CT_ALIGN;
-}
 
 /* Whether a tensor is worth encoding: BF16 with elements. */
 static int encodable(const df11_mtensor *t)
@@ -457,7 +452,7 @@ static df11_result pack_section(pack_state *s, const uint8_t *data,
 				const uint8_t *drop, uint64_t drop_len,
 				const char *what)
 {
-	uint64_t off = align_up(s->pos);
+	uint64_t off = df11_align_up(s->pos, DF11_CT_ALIGN);
 	*off_ret = off;
 	s->pos = off + len;
 	wjob j = {.fd = s->fd, .path = s->tmp, .data = data, .len = len,
@@ -516,12 +511,12 @@ static df11_result pack_body(pack_state *s)
 	const df11_model *m = s->m;
 	df11_result r;
 	uint8_t hdr[DF11_CT_HEADER_SIZE] = {0};
-	memcpy(hdr, DF11_CT_MAGIC, 8);
-	df11_wr16(hdr + 8, DF11_CT_VERSION_MAJOR);
-	df11_wr16(hdr + 10, DF11_CT_VERSION_MINOR);
-	df11_wr32(hdr + 12, m->kind == DF11_KIND_FOLDER ? DF11_SRC_FOLDER
+	memcpy(hdr + DF11_CT_HDR_MAGIC, DF11_CT_MAGIC, 8);
+	df11_wr16(hdr + DF11_CT_HDR_MAJOR, DF11_CT_VERSION_MAJOR);
+	df11_wr16(hdr + DF11_CT_HDR_MINOR, DF11_CT_VERSION_MINOR);
+	df11_wr32(hdr + DF11_CT_HDR_SOURCE, m->kind == DF11_KIND_FOLDER ? DF11_SRC_FOLDER
 							: DF11_SRC_FILE);
-	df11_wr64(hdr + 56, df11_xxh3(hdr, 56));
+	df11_wr64(hdr + DF11_CT_HDR_SUM, df11_xxh3(hdr, DF11_CT_SUMMED));
 	wjob j = {.fd = s->fd, .path = s->tmp, .data = hdr, .len = sizeof hdr,
 		  .buf = -1};
 	s->pos = sizeof hdr;
@@ -587,20 +582,20 @@ static df11_result pack_body(pack_state *s)
 		free(d.p);
 		return r;
 	}
-	uint64_t dir_off = align_up(s->pos);
+	uint64_t dir_off = df11_align_up(s->pos, DF11_CT_ALIGN);
 	static const uint8_t zeros[DF11_CT_ALIGN];
 	if (dir_off > s->pos)
 		r = df11_write_all(s->fd, zeros, dir_off - s->pos, s->tmp);
 	if (!r)
 		r = df11_write_all(s->fd, d.p, d.n, s->tmp);
 	uint8_t tr[DF11_CT_TRAILER_SIZE] = {0};
-	memcpy(tr, DF11_CT_TRAILER_MAGIC, 8);
-	df11_wr64(tr + 8, dir_off);
-	df11_wr64(tr + 16, d.n);
-	df11_wr64(tr + 24, df11_xxh3(d.p, d.n));
-	df11_wr64(tr + 32, m->nf);
-	df11_wr64(tr + 40, m->nt);
-	df11_wr64(tr + 56, df11_xxh3(tr, 56));
+	memcpy(tr + DF11_CT_TRL_MAGIC, DF11_CT_TRAILER_MAGIC, 8);
+	df11_wr64(tr + DF11_CT_TRL_DIR_OFF, dir_off);
+	df11_wr64(tr + DF11_CT_TRL_DIR_SIZE, d.n);
+	df11_wr64(tr + DF11_CT_TRL_DIR_SUM, df11_xxh3(d.p, d.n));
+	df11_wr64(tr + DF11_CT_TRL_N_FILES, m->nf);
+	df11_wr64(tr + DF11_CT_TRL_N_TENSORS, m->nt);
+	df11_wr64(tr + DF11_CT_TRL_SUM, df11_xxh3(tr, DF11_CT_SUMMED));
 	if (!r)
 		r = df11_write_all(s->fd, tr, sizeof tr, s->tmp);
 	s->st.container_bytes = dir_off + d.n + sizeof tr;

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "df11/error.h"
+#include "common/error.h"
 
 /* ---------------------------------------------------------- file output */
 

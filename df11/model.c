@@ -15,8 +15,8 @@
 #include <xxhash.h>
 
 #include "df11.h"
-#include "df11/error.h"
-#include "df11/format.h"
+#include "common/error.h"
+#include "codec/format.h"
 #include "df11/model_internal.h"
 #include "df11/safetensors.h"
 
@@ -363,10 +363,13 @@ static df11_result ct_file_records(df11_model *m, const uint8_t *dir,
 		if (dir_size - *pos < DF11_CT_FILE_REC)
 			return ct_bad(path, "directory truncated in a file record");
 		const uint8_t *p = dir + *pos;
-		uint32_t type = p[0], name_len = df11_rd32(p + 4);
-		uint64_t size = df11_rd64(p + 8), off = df11_rd64(p + 16),
-			 len = df11_rd64(p + 24);
-		uint32_t first = df11_rd32(p + 40), count = df11_rd32(p + 44);
+		uint32_t type = p[DF11_CT_FR_TYPE],
+			 name_len = df11_rd32(p + DF11_CT_FR_NAME_LEN);
+		uint64_t size = df11_rd64(p + DF11_CT_FR_ORIG_SIZE),
+			 off = df11_rd64(p + DF11_CT_FR_OFF),
+			 len = df11_rd64(p + DF11_CT_FR_SIZE);
+		uint32_t first = df11_rd32(p + DF11_CT_FR_FIRST),
+			 count = df11_rd32(p + DF11_CT_FR_COUNT);
 		if (type > 1 || p[1] || p[2] || p[3] || name_len == 0 ||
 		    name_len > DF11_CT_MAX_NAME ||
 		    dir_size - *pos - DF11_CT_FILE_REC < name_len)
@@ -396,7 +399,7 @@ static df11_result ct_file_records(df11_model *m, const uint8_t *dir,
 		f->orig_size = size;
 		f->sect = base + off;
 		f->sect_size = len;
-		f->sect_sum = df11_rd64(p + 32);
+		f->sect_sum = df11_rd64(p + DF11_CT_FR_SUM);
 		f->first = first;
 		f->count = count;
 		*pos += DF11_CT_FILE_REC + name_len;
@@ -416,12 +419,14 @@ static df11_result ct_tensor_records(df11_model *m, const uint8_t *dir,
 		if (dir_size - *pos < DF11_CT_TENSOR_REC)
 			return ct_bad(path, "directory truncated in a tensor record");
 		const uint8_t *p = dir + *pos;
-		uint32_t fi = df11_rd32(p), name_len = df11_rd32(p + 8);
-		uint32_t dtype = p[4], codec = p[5], ndim = p[6];
-		uint64_t rec = DF11_CT_TENSOR_REC + 8ull * ndim;
+		uint32_t fi = df11_rd32(p + DF11_CT_TR_FILE),
+			 name_len = df11_rd32(p + DF11_CT_TR_NAME_LEN);
+		uint32_t dtype = p[DF11_CT_TR_DTYPE], codec = p[DF11_CT_TR_CODEC],
+			 ndim = p[DF11_CT_TR_NDIM];
+		uint64_t rec = DF11_CT_TR_SHAPE + 8ull * ndim;
 		if (fi >= m->nf || !m->f[fi].is_st || dtype >= DF11_DTYPE_COUNT ||
-		    codec > 1 || ndim > DF11_MAX_DIMS || p[7] ||
-		    df11_rd32(p + 12) || name_len == 0 ||
+		    codec > 1 || ndim > DF11_MAX_DIMS || p[DF11_CT_TR_NDIM + 1] ||
+		    df11_rd32(p + DF11_CT_TR_NAME_LEN + 4) || name_len == 0 ||
 		    name_len > DF11_CT_MAX_NAME ||
 		    dir_size - *pos < rec + name_len)
 			return ct_bad(path, "bad tensor record");
@@ -434,14 +439,14 @@ static df11_result ct_tensor_records(df11_model *m, const uint8_t *dir,
 		if (strlen(t->name) != name_len)
 			return ct_bad(path, "NUL in a tensor name");
 		t->file = fi;
-		t->begin = df11_rd64(p + 16);
+		t->begin = df11_rd64(p + DF11_CT_TR_BEGIN);
 		t->d.name = t->name;
 		t->d.dtype = (df11_dtype)dtype;
 		t->d.ndim = (int)ndim;
 		uint64_t n = 1;
 		int zero = 0, overflow = 0;
 		for (uint32_t k = 0; k < ndim; k++) {
-			uint64_t s = df11_rd64(p + 64 + 8 * k);
+			uint64_t s = df11_rd64(p + DF11_CT_TR_SHAPE + 8 * k);
 			t->d.shape[k] = s;
 			if (s == 0)
 				zero = 1;
@@ -453,13 +458,14 @@ static df11_result ct_tensor_records(df11_model *m, const uint8_t *dir,
 		n = zero ? 0 : n;
 		uint64_t es = df11_dtype_size(t->d.dtype);
 		if ((overflow && !zero) || n > UINT64_MAX / es ||
-		    df11_rd64(p + 24) != n * es)
+		    df11_rd64(p + DF11_CT_TR_NBYTES) != n * es)
 			return df11_fail(DF11_BAD_DATA, "%s: tensor %s: size does "
 					 "not match its shape", path, t->name);
 		t->d.n_elems = n;
 		t->d.nbytes = n * es;
 		t->d.compressed = codec == 1;
-		uint64_t off = df11_rd64(p + 32), len = df11_rd64(p + 40);
+		uint64_t off = df11_rd64(p + DF11_CT_TR_OFF),
+			 len = df11_rd64(p + DF11_CT_TR_SIZE);
 		t->d.stored_bytes = len;
 		/* Every encoded element takes at least one stored byte (its
 		 * sign|mantissa byte): so a directory cannot make a reader
@@ -471,8 +477,8 @@ static df11_result ct_tensor_records(df11_model *m, const uint8_t *dir,
 			return df11_fail(DF11_BAD_DATA, "%s: tensor %s: bad payload "
 					 "record", path, t->name);
 		t->stored = m->cmap.p + off;
-		t->sum_orig = df11_rd64(p + 48);
-		t->sum_stored = df11_rd64(p + 56);
+		t->sum_orig = df11_rd64(p + DF11_CT_TR_SUM_ORIG);
+		t->sum_stored = df11_rd64(p + DF11_CT_TR_SUM_STORED);
 		/* A stored tensor's payload is its original bytes: two sums
 		 * that differ mean the record does not describe its payload
 		 * (reads check only the stored sum for these). */
@@ -572,9 +578,10 @@ static df11_result open_container(df11_model *m)
 	uint64_t size = m->cmap.size;
 	if (size < DF11_CT_ALIGN + DF11_CT_TRAILER_SIZE)
 		return ct_bad(path, "container truncated");
-	if (df11_rd64(b + 56) != df11_xxh3(b, 56))
+	if (df11_rd64(b + DF11_CT_HDR_SUM) != df11_xxh3(b, DF11_CT_SUMMED))
 		return df11_fail(DF11_CHECKSUM, "%s: file header", path);
-	uint32_t major = df11_rd16(b + 8), src = df11_rd32(b + 12);
+	uint32_t major = df11_rd16(b + DF11_CT_HDR_MAJOR),
+		 src = df11_rd32(b + DF11_CT_HDR_SOURCE);
 	if (major != DF11_CT_VERSION_MAJOR)
 		return df11_fail(DF11_UNSUPPORTED, "%s: container version %u",
 				 path, major);
@@ -584,10 +591,12 @@ static df11_result open_container(df11_model *m)
 	const uint8_t *tr = b + size - DF11_CT_TRAILER_SIZE;
 	if (memcmp(tr, DF11_CT_TRAILER_MAGIC, 8))
 		return ct_bad(path, "no directory trailer (truncated file?)");
-	if (df11_rd64(tr + 56) != df11_xxh3(tr, 56))
+	if (df11_rd64(tr + DF11_CT_TRL_SUM) != df11_xxh3(tr, DF11_CT_SUMMED))
 		return df11_fail(DF11_CHECKSUM, "%s: trailer", path);
-	uint64_t dir_off = df11_rd64(tr + 8), dir_size = df11_rd64(tr + 16);
-	uint64_t n_files = df11_rd64(tr + 32), n_tensors = df11_rd64(tr + 40);
+	uint64_t dir_off = df11_rd64(tr + DF11_CT_TRL_DIR_OFF),
+		 dir_size = df11_rd64(tr + DF11_CT_TRL_DIR_SIZE);
+	uint64_t n_files = df11_rd64(tr + DF11_CT_TRL_N_FILES),
+		 n_tensors = df11_rd64(tr + DF11_CT_TRL_N_TENSORS);
 	if (dir_off < DF11_CT_ALIGN || dir_off > size - DF11_CT_TRAILER_SIZE ||
 	    dir_size != size - DF11_CT_TRAILER_SIZE - dir_off)
 		return ct_bad(path, "directory out of range");
@@ -613,7 +622,8 @@ static df11_result open_container(df11_model *m)
 				 (unsigned long long)n_tensors,
 				 (unsigned long long)dir_size);
 	const uint8_t *dir = b + dir_off;
-	if (df11_rd64(tr + 24) != df11_xxh3(dir, (size_t)dir_size))
+	if (df11_rd64(tr + DF11_CT_TRL_DIR_SUM) !=
+	    df11_xxh3(dir, (size_t)dir_size))
 		return df11_fail(DF11_CHECKSUM, "%s: directory", path);
 	uint64_t pos = 0;
 	df11_result r = ct_file_records(m, dir, dir_size, dir_off, n_files,

@@ -1,41 +1,7 @@
 /*
- * Internal: the df11_model object and the .df11 container layout, shared by
- * the reader (model.c) and the writer/decoder pipelines (container.c).
- *
- * Container (.df11 file), all integers little-endian; docs/FORMAT.md has the
- * prose version:
- *
- *   0       file header, 64 bytes
- *             0  u8[8] magic "DF11CKPT"
- *             8  u16   version major (1), u16 version minor (0)
- *             12 u32   source kind: 0 = one .safetensors file, 1 = a folder
- *             16 u8[40] zero
- *             56 u64   XXH3-64 of bytes 0..56
- *   256...  sections, each starting at a multiple of 256 (zero padding):
- *           tensor payloads, safetensors header bytes, carried files
- *   D       directory (file records, then tensor records), dir_size bytes
- *   end-64  trailer, 64 bytes
- *             0  u8[8] magic "DF11DIR\0"
- *             8  u64   D (directory offset)     16 u64 dir_size
- *             24 u64   XXH3-64 of the directory 32 u64 n_files
- *             40 u64   n_tensors                48 u64 zero
- *             56 u64   XXH3-64 of bytes 0..56
- *
- * File record (48 bytes + name):
- *   0 u8 type (0 = safetensors, 1 = plain file)  1 u8[3] zero
- *   4 u32 name_len  8 u64 original file size
- *   16 u64 section offset  24 u64 section size
- *      (safetensors: the first 8 + N bytes of the file; plain: all of it)
- *   32 u64 XXH3-64 of the section
- *   40 u32 first tensor record  44 u32 tensor count  (safetensors only)
- *   48 name (relative path, UTF-8, no NUL)
- * Tensor record (64 bytes + 8 * ndim + name):
- *   0 u32 file index  4 u8 dtype  5 u8 codec (0 = stored, 1 = df11)
- *   6 u8 ndim  7 u8 zero  8 u32 name_len  12 u32 zero
- *   16 u64 begin (in the original data area)  24 u64 nbytes (original)
- *   32 u64 payload offset  40 u64 payload size
- *   48 u64 XXH3-64 of the original bytes  56 u64 XXH3-64 of the payload
- *   64 u64 shape[ndim]  then name
+ * Internal: the df11_model object, shared by the reader (model.c) and the
+ * writer/decoder pipelines (container.c). The container layout is in
+ * df11/container_layout.h.
  */
 #ifndef DF11_MODEL_INTERNAL_H
 #define DF11_MODEL_INTERNAL_H
@@ -44,22 +10,9 @@
 #include <stdint.h>
 
 #include "df11.h"
+#include "df11/container_layout.h"
 #include "df11/safetensors.h"
 
-#define DF11_CT_MAGIC "DF11CKPT"
-#define DF11_CT_TRAILER_MAGIC "DF11DIR"  /* 8 bytes with its NUL */
-#define DF11_CT_VERSION_MAJOR 1
-#define DF11_CT_VERSION_MINOR 0
-#define DF11_CT_HEADER_SIZE 64u
-#define DF11_CT_TRAILER_SIZE 64u
-#define DF11_CT_ALIGN 256u
-#define DF11_CT_FILE_REC 48u
-#define DF11_CT_TENSOR_REC 64u
-#define DF11_CT_MAX_NAME 4096u
-#define DF11_CT_MAX_FILES 100000u
-#define DF11_CT_MAX_TENSORS 10000000u
-
-enum { DF11_SRC_FILE = 0, DF11_SRC_FOLDER = 1 };
 enum { DF11_KIND_SAFETENSORS, DF11_KIND_FOLDER, DF11_KIND_CONTAINER };
 
 typedef struct df11_mfile {

@@ -14,8 +14,8 @@
 
 #include <jansson.h>
 
-#include "df11/error.h"
-#include "df11/format.h"
+#include "common/error.h"
+#include "codec/format.h"
 
 static const struct {
 	const char *name;

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "df11.h"
-#include "df11/format.h"
+#include "codec/format.h"
 #include "df11/model_internal.h"
 #include "fuzz/container_fix.h"
 #include "fuzz/fuzz.h"

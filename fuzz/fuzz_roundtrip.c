@@ -18,8 +18,8 @@
  *     3  synthetic weights (df11_synth_matrix): seed, rows, cols, scale
  */
 #include "df11.h"
-#include "df11/format.h"
-#include "df11/synth.h"
+#include "codec/format.h"
+#include "synth/synth.h"
 #include "fuzz/fuzz.h"
 
 #define MAX_ELEMS (1u << 14)

@@ -16,7 +16,7 @@
  *     small multiple of the input (n_elems <= stream_bits <= 8 * size).
  */
 #include "df11.h"
-#include "df11/codec_internal.h"
+#include "codec/parse.h"
 #include "fuzz/fuzz.h"
 
 static df11_decoder *decoder(int threads)

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "df11.h"
-#include "df11/codec_internal.h"
-#include "df11/synth.h"
+#include "codec/parse.h"
+#include "synth/synth.h"
 #include "huffman/huffman.h"
 
 static const char *root;

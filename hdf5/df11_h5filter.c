@@ -34,7 +34,7 @@
 #include <xxhash.h>
 
 #include "df11.h"
-#include "df11/error.h"
+#include "common/error.h"
 #include "hdf5/df11_h5filter.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "df11/error.h"
+#include "common/error.h"
 
 /*
  * Package-merge, in the "coin collector" form. Level L holds the used

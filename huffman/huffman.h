@@ -15,7 +15,13 @@
 #include <stdint.h>
 
 #include "df11.h"
-#include "df11/format.h"
+#include "common/bytes.h"
+
+/* Bytes of the largest serialized table: 2 + one nibble per symbol. */
+#define DF11_TABLE_MAX_SIZE (2u + 128u)
+
+/* Bits the decode tables look up at once; longer codes take the slow path. */
+#define DF11_TABLE_BITS 12
 
 /* Lengths of the optimal prefix code for freq[] with no code longer than
  * max_len (1..64). Symbols with freq 0 get length 0. Returns the number of

@@ -74,6 +74,12 @@ DF11_API const char *df11_strerror(df11_result r);
  * 65540". Empty string if nothing failed yet. */
 DF11_API const char *df11_last_error(void);
 
+/* Records a failure for df11_last_error() in this thread ("<strerror(r)>:
+ * <message>") and returns r. For libraries layered on libdf11 (libdf11_cuda,
+ * language bindings), so that their failures read like libdf11's own.
+ * message may be NULL. */
+DF11_API df11_result df11_set_error(df11_result r, const char *message);
+
 /* ------------------------------------------------------------------------
  * Tensor codec: one BF16 tensor <-> one self-contained encoded byte string.
  * ---------------------------------------------------------------------- */

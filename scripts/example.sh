@@ -2,8 +2,8 @@
 # README command 1: builds df11, writes a tiny checkpoint with the
 # structure of Mistral-Nemo-Instruct-2407, compresses it, verifies it
 # against the original, restores it and compares byte for byte. Does the
-# same with the real stories260K model (a tiny trained Llama in BF16) when
-# ../shared/data/stories260K (or $DF11_DATA/stories260K) exists.
+# same with the real stories260K model (a tiny trained Llama in BF16) from
+# tests/fixtures.
 # DF11_BIN=DIR uses programs already built there (what ctest does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,11 +39,6 @@ roundtrip() {
 "$BIN/df11-synth" --preset tiny -o "$WORK/tiny-nemo"
 roundtrip tiny-nemo "$WORK/tiny-nemo"
 
-for data in "$ROOT/../shared/data" "${DF11_DATA:-}"; do
-	if [ -n "$data" ] && [ -d "$data/stories260K" ]; then
-		roundtrip stories260K "$data/stories260K"
-		"$BIN/df11-info" "$WORK/stories260K.df11" | tail -1
-		break
-	fi
-done
+roundtrip stories260K "$ROOT/tests/fixtures/stories260K"
+"$BIN/df11-info" "$WORK/stories260K.df11" | tail -1
 echo "example: OK (outputs in $WORK)"

@@ -1,8 +1,8 @@
 # Checkpoint I/O: safetensors reader, .df11 container, the df11-* programs.
 add_library(df11_model_testutil STATIC model_testutil.c)
-target_include_directories(df11_model_testutil PUBLIC ${CMAKE_SOURCE_DIR})
 target_compile_options(df11_model_testutil PRIVATE ${DF11_C_WARNINGS})
-target_link_libraries(df11_model_testutil PUBLIC df11 PkgConfig::CMOCKA m)
+target_link_libraries(df11_model_testutil PUBLIC df11_internal df11_synth
+                      PkgConfig::CMOCKA m)
 
 df11_add_test(test_safetensors test_safetensors.c)
 target_link_libraries(test_safetensors PRIVATE df11_model_testutil)
@@ -19,4 +19,4 @@ set_tests_properties(test_tools PROPERTIES TIMEOUT 300)
 # The README example (scripts/example.sh) with the programs built here.
 add_test(NAME example COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/example.sh)
 set_tests_properties(example PROPERTIES
-  ENVIRONMENT "DF11_BIN=${CMAKE_BINARY_DIR}/bin;DF11_DATA=${CMAKE_SOURCE_DIR}/../shared/data")
+  ENVIRONMENT "DF11_BIN=${CMAKE_BINARY_DIR}/bin")

@@ -14,6 +14,6 @@ endif()
 # every test with a message and passes.
 if(DF11_ENABLE_CUDA)
   df11_add_test(test_cuda_gpu test_cuda_gpu.c cuda_cases.c)
-  target_link_libraries(test_cuda_gpu PRIVATE df11_cuda df11_testutil)
+  target_link_libraries(test_cuda_gpu PRIVATE df11_cuda_static df11_testutil)
   set_tests_properties(test_cuda_gpu PROPERTIES TIMEOUT 900)
 endif()

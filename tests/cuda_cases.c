@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "df11/format.h"
-#include "df11/synth.h"
+#include "codec/format.h"
+#include "synth/synth.h"
 
 static uint16_t *words(uint64_t n)
 {

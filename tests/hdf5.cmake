@@ -1,4 +1,4 @@
-# Tests of the HDF5 filter plugin and df11-export --hdf5 (issue 7). Only
+# Tests of the HDF5 filter plugin and df11-export --hdf5. Only
 # with DF11_WITH_HDF5; the h5dump and h5py tests only where those exist.
 if(NOT DF11_WITH_HDF5)
   return()

@@ -1,5 +1,5 @@
 # Hostile and corrupted inputs, and one regression test per bug that the
-# fuzzers or these tests found (issue 6). Included by tests/CMakeLists.txt.
+# fuzzers or these tests found. Included by tests/CMakeLists.txt.
 #
 # alloc_track.c counts the library's heap use through -Wl,--wrap (libdf11
 # is a static library), so tests can bound what a hostile input costs.
@@ -7,9 +7,8 @@ set(DF11_ALLOC_WRAP
   "-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=posix_memalign,--wrap=strdup")
 
 add_library(df11_hostile_util STATIC hostile_util.c alloc_track.c)
-target_include_directories(df11_hostile_util PUBLIC ${CMAKE_SOURCE_DIR})
 target_compile_options(df11_hostile_util PRIVATE ${DF11_C_WARNINGS})
-target_link_libraries(df11_hostile_util PUBLIC df11 PkgConfig::CMOCKA)
+target_link_libraries(df11_hostile_util PUBLIC df11_internal PkgConfig::CMOCKA)
 
 df11_add_test(test_regress test_regress.c)
 target_link_libraries(test_regress PRIVATE df11_hostile_util df11_testutil

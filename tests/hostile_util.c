@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "df11/format.h"
+#include "codec/format.h"
 #include "df11/model_internal.h"
 #include "fuzz/container_fix.h"
 

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "df11/format.h"
-#include "df11/synth.h"
+#include "codec/format.h"
+#include "synth/synth.h"
 
 char *make_tmpdir(void)
 {

@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "df11/codec_internal.h"
-#include "df11/synth.h"
+#include "codec/parse.h"
+#include "synth/synth.h"
 #include "tests/testutil.h"
 
 static uint16_t *alloc_words(uint64_t n)

@@ -14,9 +14,9 @@
 #include <cmocka.h>
 
 #include "df11.h"
-#include "df11/format.h"
+#include "codec/format.h"
 #include "df11/model_internal.h"
-#include "df11/synth.h"
+#include "synth/synth.h"
 #include "tests/model_testutil.h"
 
 static void assert_same_file(const char *a, const char *b)

@@ -21,8 +21,8 @@ static void shadow_mark(const uint16_t *p, unsigned n);
 
 #include "cuda/decode_kernel.h"
 #include "cuda/plan.h"
-#include "df11/codec_internal.h"
-#include "df11/synth.h"
+#include "codec/parse.h"
+#include "synth/synth.h"
 #include "tests/cuda_cases.h"
 #include "tests/testutil.h"
 

@@ -14,8 +14,8 @@
 #include <cmocka.h>
 
 #include "df11_cuda.h"
-#include "df11/codec_internal.h"
-#include "df11/synth.h"
+#include "codec/parse.h"
+#include "synth/synth.h"
 #include "tests/cuda_cases.h"
 #include "tests/testutil.h"
 

@@ -1,5 +1,5 @@
 /*
- * The CPU reference forward pass (df11/forward_cpu.c), its config parser and
+ * The CPU reference forward pass (llm/forward_cpu.c), its config parser and
  * df11-run:
  *   - config.json parsing, Mistral-Nemo's head_dim and the refusals;
  *   - agreement with Hugging Face transformers (tests/fixtures, made by
@@ -26,8 +26,8 @@
 
 #include <cmocka.h>
 
-#include "df11/forward.h"
-#include "df11/synth.h"
+#include "llm/forward.h"
+#include "synth/synth.h"
 
 /*
  * Tolerance against transformers: |ours - ref| <= ATOL + RTOL * |ref|.
@@ -68,14 +68,12 @@ static uint8_t *slurp(const char *path, size_t *n_ret)
 	return b;
 }
 
-/* stories260K: $DF11_STORIES, else ../shared/data/stories260K beside the
- * checkout, else beside the parent of a worktree. */
+/* stories260K: $DF11_STORIES, else the copy in tests/fixtures. */
 static char *stories_dir(void)
 {
 	const char *cands[] = {getenv("DF11_STORIES"),
-			       "../shared/data/stories260K",
-			       "../../shared/data/stories260K"};
-	for (size_t i = 0; i < 3; i++) {
+			       "tests/fixtures/stories260K"};
+	for (size_t i = 0; i < 2; i++) {
 		if (!cands[i])
 			continue;
 		char *p = i == 0 ? strdup(cands[i]) : source_path(cands[i]);
@@ -88,8 +86,7 @@ static char *stories_dir(void)
 			return p;
 		free(p);
 	}
-	fail_msg("stories260K not found: set DF11_STORIES or put it in "
-		 "../shared/data/stories260K beside the checkout");
+	fail_msg("stories260K not found in tests/fixtures (or DF11_STORIES)");
 	return NULL;
 }
 

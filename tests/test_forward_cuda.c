@@ -1,5 +1,5 @@
 /*
- * The CUDA forward pass (cuda/forward.cu), on a GPU; skipped with a message
+ * The CUDA forward pass (llm/forward.cu), on a GPU; skipped with a message
  * where there is none.
  *   - DF11 mode == BF16 mode, bit for bit: prompt logits of every position
  *     and greedy tokens, batch 1 and a batch of 3 different prompts, on the
@@ -24,9 +24,9 @@
 
 #include <cmocka.h>
 
-#include "cuda/forward_cuda.h"
-#include "df11/forward.h"
-#include "df11/synth.h"
+#include "llm/forward_cuda.h"
+#include "llm/forward.h"
+#include "synth/synth.h"
 #include "df11_cuda.h"
 
 /* Against the CPU in CUDA-emulation mode both sides round the same values
@@ -67,9 +67,9 @@ static char *source_path(const char *rel)
 
 static char *stories_dir(void)
 {
-	const char *cands[] = {getenv("DF11_STORIES"), "../shared/data/stories260K",
-			       "../../shared/data/stories260K"};
-	for (size_t i = 0; i < 3; i++) {
+	const char *cands[] = {getenv("DF11_STORIES"),
+			       "tests/fixtures/stories260K"};
+	for (size_t i = 0; i < 2; i++) {
 		if (!cands[i])
 			continue;
 		char *p = i == 0 ? strdup(cands[i]) : source_path(cands[i]);

@@ -30,7 +30,7 @@
 #include <hdf5.h>
 #include <H5PLextern.h>
 
-#include "df11/synth.h"
+#include "synth/synth.h"
 #include "hdf5/df11_h5filter.h"
 
 static const H5Z_class2_t *plugin_class(void)

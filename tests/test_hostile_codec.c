@@ -24,8 +24,8 @@
 #include <cmocka.h>
 
 #include "df11.h"
-#include "df11/codec_internal.h"
-#include "df11/synth.h"
+#include "codec/parse.h"
+#include "synth/synth.h"
 #include "tests/alloc_track.h"
 #include "tests/hostile_util.h"
 #include "tests/testutil.h"

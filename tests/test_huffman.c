@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "df11/synth.h"
+#include "synth/synth.h"
 #include "huffman/huffman.h"
 
 static uint64_t cost(const uint64_t *freq, const uint8_t *len)

@@ -14,9 +14,9 @@
 #include <cmocka.h>
 
 #include "df11.h"
-#include "df11/format.h"
+#include "codec/format.h"
 #include "df11/safetensors.h"
-#include "df11/synth.h"
+#include "synth/synth.h"
 #include "fuzz/container_fix.h"
 #include "tests/alloc_track.h"
 #include "tests/hostile_util.h"

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "df11.h"
-#include "df11/format.h"
+#include "codec/format.h"
 #include "df11/model_internal.h"
 #include "df11/safetensors.h"
 #include "tests/model_testutil.h"

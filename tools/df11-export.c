@@ -35,7 +35,7 @@
 #include <H5PLextern.h>
 
 #include "df11.h"
-#include "df11/parallel.h"
+#include "common/parallel.h"
 #include "hdf5/df11_h5filter.h"
 
 #define DEFAULT_CHUNK_KIB 1024

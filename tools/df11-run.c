@@ -23,9 +23,9 @@
 #include <unistd.h>
 
 #include "df11.h"
-#include "df11/forward.h"
+#include "llm/forward.h"
 #ifdef DF11_RUN_CUDA
-#include "cuda/forward_cuda.h"
+#include "llm/forward_cuda.h"
 #endif
 
 #define MAX_PROMPT (1 << 20)

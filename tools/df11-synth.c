@@ -19,7 +19,7 @@
 
 #include "df11.h"
 #include "df11/fsutil.h"
-#include "df11/synth.h"
+#include "synth/synth.h"
 #include "tools/common.h"
 
 #define MAX_TENSORS DF11_SYNTH_MAX_TENSORS

@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "df11/error.h"
-#include "df11/forward.h"
+#include "common/bytes.h"
+#include "common/error.h"
+#include "llm/forward.h"
 
 const char *const df11_llm_layer_suffix[DF11_W_COUNT] = {
 	"self_attn.q_proj.weight", "self_attn.k_proj.weight",
@@ -44,11 +45,6 @@ void df11_llm_layer_shape(const df11_llm_config *c, int which,
 	}
 }
 
-static uint64_t align_up(uint64_t x)
-{
-	return (x + DF11_LAYOUT_ALIGN - 1) / DF11_LAYOUT_ALIGN * DF11_LAYOUT_ALIGN;
-}
-
 static uint64_t elems_of(const df11_llm_config *c, int k)
 {
 	uint64_t rows, cols;
@@ -62,13 +58,13 @@ void df11_llm_layout_plan(const df11_llm_config *c, df11_llm_layout *L)
 	o[DF11_W_Q] = 0;
 	o[DF11_W_K] = o[DF11_W_Q] + elems_of(c, DF11_W_Q);
 	o[DF11_W_V] = o[DF11_W_K] + elems_of(c, DF11_W_K);
-	o[DF11_W_O] = align_up(o[DF11_W_V] + elems_of(c, DF11_W_V));
-	o[DF11_W_GATE] = align_up(o[DF11_W_O] + elems_of(c, DF11_W_O));
+	o[DF11_W_O] = df11_align_up(o[DF11_W_V] + elems_of(c, DF11_W_V), DF11_LAYOUT_ALIGN);
+	o[DF11_W_GATE] = df11_align_up(o[DF11_W_O] + elems_of(c, DF11_W_O), DF11_LAYOUT_ALIGN);
 	o[DF11_W_UP] = o[DF11_W_GATE] + elems_of(c, DF11_W_GATE);
-	o[DF11_W_DOWN] = align_up(o[DF11_W_UP] + elems_of(c, DF11_W_UP));
-	o[DF11_W_ATTN_NORM] = align_up(o[DF11_W_DOWN] + elems_of(c, DF11_W_DOWN));
-	o[DF11_W_MLP_NORM] = align_up(o[DF11_W_ATTN_NORM] + (uint64_t)c->hidden);
-	L->layer_elems = align_up(o[DF11_W_MLP_NORM] + (uint64_t)c->hidden);
+	o[DF11_W_DOWN] = df11_align_up(o[DF11_W_UP] + elems_of(c, DF11_W_UP), DF11_LAYOUT_ALIGN);
+	o[DF11_W_ATTN_NORM] = df11_align_up(o[DF11_W_DOWN] + elems_of(c, DF11_W_DOWN), DF11_LAYOUT_ALIGN);
+	o[DF11_W_MLP_NORM] = df11_align_up(o[DF11_W_ATTN_NORM] + (uint64_t)c->hidden, DF11_LAYOUT_ALIGN);
+	L->layer_elems = df11_align_up(o[DF11_W_MLP_NORM] + (uint64_t)c->hidden, DF11_LAYOUT_ALIGN);
 	uint64_t rows = L->layer_elems / (uint64_t)c->hidden;
 	if (rows >= DF11_LAYOUT_ALIGN)
 		rows = rows / DF11_LAYOUT_ALIGN * DF11_LAYOUT_ALIGN;

@@ -1,4 +1,4 @@
-#include "df11/parallel.h"
+#include "common/parallel.h"
 
 #include <pthread.h>
 #include <stdlib.h>

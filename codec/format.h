@@ -40,13 +40,10 @@
 #define DF11_FORMAT_H
 
 #include <stdint.h>
-#include <string.h>
 
-#if defined(__CUDACC__)
-#define DF11_HD __host__ __device__ __forceinline__
-#else
-#define DF11_HD static inline
-#endif
+#include "common/bf16.h"
+#include "common/bytes.h"
+#include "huffman/huffman.h"
 
 #define DF11_TENSOR_MAGIC "DF1T"
 #define DF11_HEADER_SIZE 32u
@@ -54,56 +51,11 @@
 #define DF11_STREAM_PAD 8u
 #define DF11_GAP_NONE 15u
 #define DF11_DEFAULT_WINDOW_LOG2 11
-#define DF11_TABLE_BITS 12 /* decode tables look up this many bits */
 #define DF11_DEFAULT_BLOCK_LOG2 6
 #define DF11_MIN_WINDOW_LOG2 6 /* 64 bits: a window always holds a code start */
 #define DF11_MAX_WINDOW_LOG2 16
 #define DF11_MAX_BLOCK_LOG2 12
 #define DF11_MAX_BLOCK_BITS_LOG2 20 /* window_log2 + block_log2: bounds scratch */
-#define DF11_TABLE_MAX_SIZE (2u + 128u)
-
-/* Bits of a BF16 word: s eeeeeeee mmmmmmm. sm byte: s mmmmmmm. */
-DF11_HD uint32_t df11_bf16_exponent(uint16_t w) { return (w >> 7) & 0xffu; }
-DF11_HD uint8_t df11_bf16_sm(uint16_t w)
-{
-	return (uint8_t)(((w >> 8) & 0x80u) | (w & 0x7fu));
-}
-DF11_HD uint16_t df11_bf16_join(uint32_t exponent, uint32_t sm)
-{
-	return (uint16_t)(((sm & 0x80u) << 8) | (exponent << 7) | (sm & 0x7fu));
-}
-
-DF11_HD uint64_t df11_round_up16(uint64_t x) { return (x + 15u) & ~(uint64_t)15u; }
-
-/* Little-endian field access; never lay a struct over untrusted bytes. */
-DF11_HD uint16_t df11_rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-DF11_HD uint32_t df11_rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-	       ((uint32_t)p[3] << 24);
-}
-DF11_HD uint64_t df11_rd64(const uint8_t *p)
-{
-	return (uint64_t)df11_rd32(p) | ((uint64_t)df11_rd32(p + 4) << 32);
-}
-DF11_HD void df11_wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-DF11_HD void df11_wr32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-DF11_HD void df11_wr64(uint8_t *p, uint64_t v)
-{
-	df11_wr32(p, (uint32_t)v);
-	df11_wr32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* Gap of window k, from the packed nibble array. */
 DF11_HD uint32_t df11_gap(const uint8_t *gaps, uint64_t k)

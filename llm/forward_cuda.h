@@ -1,5 +1,5 @@
 /*
- * Internal: the CUDA forward pass of a Llama / Mistral model (cuda/forward.cu),
+ * Internal: the CUDA forward pass of a Llama / Mistral model (llm/forward.cu),
  * a C interface for df11-run and the benchmarks.
  *
  * Weights stay df11-encoded in device memory (libdf11_cuda); each layer is
@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "df11/forward.h"
+#include "llm/forward.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,13 +1,13 @@
 /* Internal: a validated view of an encoded tensor, shared by the CPU
  * decoders, the container code and the CUDA upload path. */
-#ifndef DF11_CODEC_INTERNAL_H
-#define DF11_CODEC_INTERNAL_H
+#ifndef DF11_CODEC_PARSE_H
+#define DF11_CODEC_PARSE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "df11.h"
-#include "df11/format.h"
+#include "codec/format.h"
 
 typedef struct df11_parsed {
 	df11_layout layout;
@@ -23,5 +23,13 @@ typedef struct df11_parsed {
  * nondecreasing from 0 to n_elems, every gap below max_code_len or NONE in
  * the last window only); size must equal the encoded size exactly. */
 df11_result df11_parse(const void *src, size_t size, df11_parsed *parsed_ret);
+
+/* The first element of block j (n_elems past the last block). */
+static inline uint64_t df11_block_start_elem(const df11_parsed *P, uint64_t j)
+{
+	if (j >= P->layout.n_blocks)
+		return P->layout.n_elems;
+	return df11_rd64(P->block_starts + 8 * j);
+}
 
 #endif

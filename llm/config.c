@@ -5,8 +5,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "df11/error.h"
-#include "df11/forward.h"
+#include "common/error.h"
+#include "llm/forward.h"
 
 /* An integer field: *out = default if absent or null (def < 0 means
  * required); otherwise it must be an integer in [lo, hi]. */

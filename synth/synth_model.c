@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "df11/parallel.h"
-#include "df11/synth.h"
+#include "common/parallel.h"
+#include "synth/synth.h"
 
 #define CHUNK_ROWS 64
 

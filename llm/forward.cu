@@ -1,6 +1,6 @@
 /*
  * The CUDA forward pass of a Llama / Mistral model with weights that stay
- * df11-compressed in GPU memory (interface: cuda/forward_cuda.h).
+ * df11-compressed in GPU memory (interface: llm/forward_cuda.h).
  *
  * Per forward call (B sequences x n tokens, M = B * n rows):
  *
@@ -18,7 +18,7 @@
  * so decode scratch is two layers of BF16 weights, and lm_head slices are
  * sized to fit the same buffers.
  *
- * The layer buffer layout is df11_llm_layout (df11/forward.h): q|k|v as one
+ * The layer buffer layout is df11_llm_layout (llm/forward.h): q|k|v as one
  * matrix, o, gate|up as one matrix, down, the two norms. BF16 mode keeps every layer resident in exactly this layout, lm_head
  * slices at the same offsets, so both modes issue the same GEMMs on equally
  * aligned pointers with the same (cached) cuBLASLt algorithms: their logits
@@ -32,18 +32,14 @@
 
 #include "df11_cuda.h"
 extern "C" {
-#include "df11/error.h"
+#include "common/bytes.h"
+#include "common/error.h"
 }
-#include "cuda/forward_cuda.h"
-#include "cuda/forward_kernels.cuh"
+#include "llm/forward_cuda.h"
+#include "llm/forward_kernels.cuh"
 
 #define GEMM_WORKSPACE (32u << 20)
 #define MAX_GEMM_SHAPES 64
-
-static size_t align_up(size_t x)
-{
-	return (x + DF11_LAYOUT_ALIGN - 1) / DF11_LAYOUT_ALIGN * DF11_LAYOUT_ALIGN;
-}
 
 /* One GEMM shape with its chosen algorithm: chosen once, reused forever,
  * so that DF11 and BF16 runs multiply the same way. */
@@ -71,7 +67,7 @@ struct df11_cuda_llm {
 	gemm_plan plans[MAX_GEMM_SHAPES];
 	int n_plans;
 
-	df11_llm_layout lay;              /* layer buffer layout (df11/forward.h) */
+	df11_llm_layout lay;              /* layer buffer layout (llm/forward.h) */
 
 	/* DF11 mode */
 	df11_cuda_model *enc;
@@ -328,14 +324,14 @@ static df11_result load_bf16(df11_cuda_llm *m, const df11_weights *w)
 {
 	const df11_llm_config *c = &m->c;
 	size_t HV = (size_t)c->hidden * (size_t)c->vocab;
-	size_t total = (size_t)c->n_layers * m->lay.layer_elems + align_up(HV) +
-		       (c->tied ? 0 : align_up(HV)) + align_up((size_t)c->hidden);
+	size_t total = (size_t)c->n_layers * m->lay.layer_elems + df11_align_up(HV, DF11_LAYOUT_ALIGN) +
+		       (c->tied ? 0 : df11_align_up(HV, DF11_LAYOUT_ALIGN)) + df11_align_up((size_t)c->hidden, DF11_LAYOUT_ALIGN);
 	CU(cudaMalloc(&m->resident, total * 2), "BF16 weights");
 	CU(cudaMemset(m->resident, 0, total * 2), "BF16 weights");
 	m->mem.weights = total * 2;
 	m->r_embed = m->resident + (size_t)c->n_layers * m->lay.layer_elems;
-	m->r_head = c->tied ? m->r_embed : m->r_embed + align_up(HV);
-	m->r_norm = m->r_embed + align_up(HV) + (c->tied ? 0 : align_up(HV));
+	m->r_head = c->tied ? m->r_embed : m->r_embed + df11_align_up(HV, DF11_LAYOUT_ALIGN);
+	m->r_norm = m->r_embed + df11_align_up(HV, DF11_LAYOUT_ALIGN) + (c->tied ? 0 : df11_align_up(HV, DF11_LAYOUT_ALIGN));
 	size_t biggest = HV > m->lay.layer_elems ? HV : m->lay.layer_elems;
 	uint16_t *host = (uint16_t *)malloc(biggest * 2);
 	if (!host)

@@ -14,9 +14,8 @@ uint64_t df11_rng_next(df11_rng *r);     /* xoshiro256** */
 double df11_rng_uniform(df11_rng *r);    /* [0, 1) */
 float df11_rng_normal(df11_rng *r);      /* N(0, 1) */
 
-/* float32 -> BF16 with round-to-nearest-even (NaN stays NaN). */
-uint16_t df11_f32_to_bf16(float f);
-float df11_bf16_to_f32(uint16_t h);
+/* BF16 <-> float: df11_f32_to_bf16, df11_bf16_to_f32. */
+#include "common/bf16.h"
 
 /* A weight matrix [rows x cols] of a trained network: each row has its own
  * scale (log-normal spread around std), values are Gaussian with a heavy
@@ -29,7 +28,7 @@ void df11_synth_norm(uint64_t seed, uint64_t n, float center, uint16_t *out);
 
 /* ------------------------------------------------------------------------
  * Synthetic checkpoints with the structure of Mistral-Nemo-Instruct-2407
- * (df11/synth_model.c): what df11-synth writes and bench_forward generates
+ * (synth/synth_model.c): what df11-synth writes and bench_forward generates
  * in memory, the same bytes for the same preset, layer count and seed.
  * ---------------------------------------------------------------------- */
 

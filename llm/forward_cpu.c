@@ -18,9 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "df11/error.h"
-#include "df11/forward.h"
-#include "df11/parallel.h"
+#include "common/bf16.h"
+#include "common/error.h"
+#include "llm/forward.h"
+#include "common/parallel.h"
 
 /* Rows of lm_head multiplied at once cap at this many even when the layer
  * buffer could hold more; keeps slices cache-sized. */
@@ -51,14 +52,6 @@ struct df11_cpu_llm {
 	float *scores;               /* (max_seq) one row of attention */
 	uint16_t *emb_row;           /* (H) */
 };
-
-static float bf16_to_f32(uint16_t h)
-{
-	uint32_t u = (uint32_t)h << 16;
-	float f;
-	memcpy(&f, &u, 4);
-	return f;
-}
 
 /* float -> nearest BF16 (ties to even) -> float, as __float2bfloat16. */
 static float round_bf16(float f)
@@ -104,7 +97,7 @@ static void rmsnorm(float *out, const float *x, const uint16_t *weight, int n,
 		ss += x[i] * x[i];
 	float r = 1.0f / sqrtf(ss / (float)n + eps);
 	for (int i = 0; i < n; i++)
-		out[i] = bf16_to_f32(weight[i]) * (x[i] * r);
+		out[i] = df11_bf16_to_f32(weight[i]) * (x[i] * r);
 }
 
 /* A dot product in a fixed order: eight interleaved partial sums (which
@@ -138,7 +131,7 @@ static void matmul_worker(void *arg, int t)
 	for (int j = lo; j < hi; j++) {
 		const uint16_t *w = J->w + (size_t)j * (size_t)J->K;
 		for (int k = 0; k < J->K; k++)
-			row[k] = bf16_to_f32(w[k]);
+			row[k] = df11_bf16_to_f32(w[k]);
 		for (int i = 0; i < J->n; i++) {
 			float y = dot(J->in + (size_t)i * (size_t)J->K, row, J->K);
 			float *o = J->out + (size_t)i * (size_t)J->ld_out + j;
@@ -451,7 +444,7 @@ df11_result df11_cpu_llm_forward(df11_cpu_llm *m, const int32_t *tokens,
 		if (r)
 			return r;
 		for (int i = 0; i < H; i++)
-			m->x[(size_t)t * H + i] = bf16_to_f32(m->emb_row[i]);
+			m->x[(size_t)t * H + i] = df11_bf16_to_f32(m->emb_row[i]);
 	}
 
 	for (int l = 0; l < c->n_layers; l++) {

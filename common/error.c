@@ -1,6 +1,5 @@
-#include "df11/error.h"
+#include "common/error.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,39 +31,10 @@ const char *df11_last_error(void)
 	return last_error;
 }
 
-/* The format attribute lets clang's -Wformat-nonliteral see fmt is checked
- * at the callers (it broke -DDF11_WERROR=ON builds with CC=clang). */
-__attribute__((format(printf, 3, 0)))
-static void set_message(df11_result r, const char *suffix, const char *fmt,
-			va_list ap)
+df11_result df11_set_error(df11_result r, const char *message)
 {
-	int n = snprintf(last_error, sizeof last_error, "%s: ", df11_strerror(r));
-	if (n < 0 || (size_t)n >= sizeof last_error)
-		return;
-	int m = vsnprintf(last_error + n, sizeof last_error - (size_t)n, fmt, ap);
-	if (m < 0 || (size_t)(n + m) >= sizeof last_error || !suffix)
-		return;
-	snprintf(last_error + n + m, sizeof last_error - (size_t)(n + m), ": %s",
-		 suffix);
-}
-
-df11_result df11_fail(df11_result r, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	set_message(r, NULL, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-df11_result df11_fail_errno(df11_result r, int err, const char *fmt, ...)
-{
-	char buf[128];
-	const char *text = strerror_r(err, buf, sizeof buf);
-	va_list ap;
-	va_start(ap, fmt);
-	set_message(r, text, fmt, ap);
-	va_end(ap);
+	snprintf(last_error, sizeof last_error, "%s%s%s", df11_strerror(r),
+		 message && *message ? ": " : "", message ? message : "");
 	return r;
 }
 

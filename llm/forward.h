@@ -1,8 +1,8 @@
 /*
  * Internal: a minimal Llama / Mistral decoder-only forward pass.
  *
- * Three pieces, shared by the CPU reference (df11/forward_cpu.c), the CUDA
- * forward pass (cuda/forward.cu) and df11-run:
+ * Three pieces, shared by the CPU reference (llm/forward_cpu.c), the CUDA
+ * forward pass (llm/forward.cu) and df11-run:
  *   - df11_llm_config: the numbers of config.json that the math needs;
  *   - df11_weights: where BF16 weights come from (a checkpoint, a .df11
  *     container, or memory in tests). The forward passes ask it for a
@@ -126,7 +126,7 @@ extern const char *const df11_llm_layer_suffix[DF11_W_COUNT];
 void df11_llm_layer_shape(const df11_llm_config *cfg, int which,
 			  uint64_t *rows_ret, uint64_t *cols_ret);
 
-/* The layer buffer of the CUDA forward pass (cuda/forward.cu), planned here
+/* The layer buffer of the CUDA forward pass (llm/forward.cu), planned here
  * so that the CPU tests check it. Elements of BF16:
  *   q_proj | k_proj | v_proj   back to back: one (nh*hd + 2*nkv*hd, H)
  *                              matrix, so one GEMM computes q|k|v

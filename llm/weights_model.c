@@ -4,8 +4,8 @@
  * checkpoint reader. */
 #include <string.h>
 
-#include "df11/error.h"
-#include "df11/forward.h"
+#include "common/error.h"
+#include "llm/forward.h"
 
 static df11_result model_desc(df11_model *m, const char *name,
 			      df11_tensor_desc *d, size_t *index)

@@ -1,4 +1,4 @@
-#include "df11/synth.h"
+#include "synth/synth.h"
 
 #include <math.h>
 #include <string.h>
@@ -47,24 +47,6 @@ float df11_rng_normal(df11_rng *r)
 	if (u1 < 1e-300)
 		u1 = 1e-300;
 	return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
-
-uint16_t df11_f32_to_bf16(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, 4);
-	if ((u & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((u >> 16) | 0x40u); /* quiet NaN */
-	u += 0x7fffu + ((u >> 16) & 1u);
-	return (uint16_t)(u >> 16);
-}
-
-float df11_bf16_to_f32(uint16_t h)
-{
-	uint32_t u = (uint32_t)h << 16;
-	float f;
-	memcpy(&f, &u, 4);
-	return f;
 }
 
 void df11_synth_matrix(uint64_t seed, uint64_t rows, uint64_t cols, float std,
