@@ -82,3 +82,22 @@ void df11_synth_norm(uint64_t seed, uint64_t n, float center, uint16_t *out)
 	for (uint64_t i = 0; i < n; i++)
 		out[i] = df11_f32_to_bf16(center * (1.0f + 0.1f * df11_rng_normal(&r)));
 }
+
+void df11_synth_long_codes(uint64_t seed, uint64_t n, uint16_t *out)
+{
+	df11_rng r;
+	df11_rng_seed(&r, seed);
+	uint64_t i = 0;
+	for (int e = 0; i < n; e++) {
+		uint64_t run = (n >> (e + 1)) ? (n >> (e + 1)) : n - i;
+		for (uint64_t k = 0; k < run && i < n; k++, i++)
+			out[i] = (uint16_t)(((100 + e) << 7) |
+					    (df11_rng_next(&r) & 0x807f));
+	}
+	for (i = n - 1; i > 0 && n > 0; i--) {
+		uint64_t j = df11_rng_next(&r) % (i + 1);
+		uint16_t t = out[i];
+		out[i] = out[j];
+		out[j] = t;
+	}
+}

@@ -26,6 +26,12 @@ void df11_synth_matrix(uint64_t seed, uint64_t rows, uint64_t cols, float std,
 /* A norm weight vector: values near `center` with a small spread. */
 void df11_synth_norm(uint64_t seed, uint64_t n, float center, uint16_t *out);
 
+/* Words whose exponent counts halve from one exponent to the next (n/2 of
+ * exponent 100, n/4 of 101, ...), shuffled, random sign and mantissa: an
+ * optimal code then has codes of every length up to the 15-bit limit, past
+ * the 12-bit decode tables, spread across windows and blocks. */
+void df11_synth_long_codes(uint64_t seed, uint64_t n, uint16_t *out);
+
 /* ------------------------------------------------------------------------
  * Synthetic checkpoints with the structure of Mistral-Nemo-Instruct-2407
  * (synth/synth_model.c): what df11-synth writes and bench_forward generates

@@ -146,20 +146,7 @@ size_t cuda_cases_make(cuda_case **cases_ret)
 	/* Exponent counts halving from one exponent to the next: codes of
 	 * every length up to 15, past the 12-bit table. */
 	w = words(m);
-	df11_rng_seed(&r, 13);
-	uint64_t i = 0;
-	for (int e = 0; i < m; e++) {
-		uint64_t run = (m >> (e + 1)) ? (m >> (e + 1)) : m - i;
-		for (uint64_t k = 0; k < run && i < m; k++, i++)
-			w[i] = (uint16_t)(((100 + e) << 7) |
-					  (df11_rng_next(&r) & 0x807f));
-	}
-	for (i = m - 1; i > 0; i--) {
-		uint64_t j = df11_rng_next(&r) % (i + 1);
-		uint16_t t = w[i];
-		w[i] = w[j];
-		w[j] = t;
-	}
+	df11_synth_long_codes(13, m, w);
 	add(&v, &n, &cap, "codes up to 15 bits", w, m);
 	cuda_case *c = add(&v, &n, &cap, "codes up to 15 bits, w6 b2",
 			   copy_words(w, m), m);

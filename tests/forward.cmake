@@ -1,12 +1,12 @@
 # The forward pass: config parser, CPU reference vs transformers fixtures,
 # DF11 == BF16 bit for bit, df11-run.
 df11_add_test(test_forward test_forward.c)
-target_link_libraries(test_forward PRIVATE df11_llm PkgConfig::JANSSON)
+target_link_libraries(test_forward PRIVATE df11_llm df11_testutil PkgConfig::JANSSON)
 add_dependencies(test_forward df11-run)
 
 # The CUDA forward pass on a GPU (skips itself without one). Built where
 # llm/CMakeLists.txt made df11_llm_cuda.
 if(TARGET df11_llm_cuda)
   df11_add_test(test_forward_cuda test_forward_cuda.c)
-  target_link_libraries(test_forward_cuda PRIVATE df11_llm_cuda)
+  target_link_libraries(test_forward_cuda PRIVATE df11_llm_cuda df11_testutil)
 endif()

@@ -186,23 +186,9 @@ static void test_odd_lengths_and_layouts(void **state)
 static void test_long_codes(void **state)
 {
 	(void)state;
-	uint64_t n = 1 << 20, i = 0;
+	uint64_t n = 1 << 20;
 	uint16_t *v = alloc_words(n);
-	df11_rng r;
-	df11_rng_seed(&r, 13);
-	for (int e = 0; i < n; e++) {
-		uint64_t run = (n >> (e + 1)) ? (n >> (e + 1)) : n - i;
-		for (uint64_t k = 0; k < run && i < n; k++, i++)
-			v[i] = (uint16_t)(((100 + e) << 7) |
-					  (df11_rng_next(&r) & 0x807f));
-	}
-	/* Shuffle so long codes are spread across windows and blocks. */
-	for (i = n - 1; i > 0; i--) {
-		uint64_t j = df11_rng_next(&r) % (i + 1);
-		uint16_t t = v[i];
-		v[i] = v[j];
-		v[j] = t;
-	}
+	df11_synth_long_codes(13, n, v);
 	size_t size;
 	uint8_t *enc = encode_alloc(v, n, NULL, &size);
 	df11_tensor_info info;

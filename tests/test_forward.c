@@ -28,6 +28,7 @@
 
 #include "llm/forward.h"
 #include "synth/synth.h"
+#include "tests/testutil.h"
 
 /*
  * Tolerance against transformers: |ours - ref| <= ATOL + RTOL * |ref|.
@@ -41,16 +42,6 @@
  */
 #define ATOL 1e-3
 #define RTOL 1e-3
-
-static char *source_path(const char *rel)
-{
-	const char *src = getenv("DF11_SOURCE_DIR");
-	size_t n = strlen(src ? src : ".") + strlen(rel) + 2;
-	char *p = malloc(n);
-	assert_non_null(p);
-	snprintf(p, n, "%s/%s", src ? src : ".", rel);
-	return p;
-}
 
 static uint8_t *slurp(const char *path, size_t *n_ret)
 {
@@ -68,34 +59,12 @@ static uint8_t *slurp(const char *path, size_t *n_ret)
 	return b;
 }
 
-/* stories260K: $DF11_STORIES, else the copy in tests/fixtures. */
-static char *stories_dir(void)
-{
-	const char *cands[] = {getenv("DF11_STORIES"),
-			       "tests/fixtures/stories260K"};
-	for (size_t i = 0; i < 2; i++) {
-		if (!cands[i])
-			continue;
-		char *p = i == 0 ? strdup(cands[i]) : source_path(cands[i]);
-		size_t n = strlen(p) + 32;
-		char *st = malloc(n);
-		snprintf(st, n, "%s/model.safetensors", p);
-		int ok = access(st, R_OK) == 0;
-		free(st);
-		if (ok)
-			return p;
-		free(p);
-	}
-	fail_msg("stories260K not found in tests/fixtures (or DF11_STORIES)");
-	return NULL;
-}
-
 /* A model folder of a fixture case: "$DF11_STORIES" or a source path. */
 static char *case_dir(const char *model)
 {
 	if (!strcmp(model, "$DF11_STORIES"))
-		return stories_dir();
-	return source_path(model);
+		return test_stories_dir();
+	return test_source_path(model);
 }
 
 typedef struct loaded {
@@ -356,7 +325,7 @@ static void test_layout(void **state)
 static void test_reference_fixtures(void **state)
 {
 	(void)state;
-	char *ref_path = source_path("tests/fixtures/reference.json");
+	char *ref_path = test_source_path("tests/fixtures/reference.json");
 	json_error_t jerr;
 	json_t *ref = json_load_file(ref_path, 0, &jerr);
 	if (!ref)
@@ -381,7 +350,7 @@ static void test_reference_fixtures(void **state)
 		char rel[256];
 		snprintf(rel, sizeof rel, "tests/fixtures/%s",
 			 json_string_value(json_object_get(cs, "logits")));
-		char *lp = source_path(rel);
+		char *lp = test_source_path(rel);
 		size_t size;
 		float *want = (float *)slurp(lp, &size);
 		size_t V = (size_t)L.cfg.vocab;
@@ -497,11 +466,11 @@ static void check_container_equals_bf16(const char *dir)
 static void test_df11_bit_exact_fixtures(void **state)
 {
 	(void)state;
-	char *tiny = source_path("tests/fixtures/tiny-mistral");
+	char *tiny = test_source_path("tests/fixtures/tiny-mistral");
 	check_df11_equals_bf16(tiny);
 	check_container_equals_bf16(tiny);
 	free(tiny);
-	char *st = stories_dir();
+	char *st = test_stories_dir();
 	check_df11_equals_bf16(st);
 	check_container_equals_bf16(st);
 	free(st);
@@ -627,7 +596,7 @@ static void test_synthetic_bit_exact_and_deterministic(void **state)
 static void test_bf16_emulation(void **state)
 {
 	(void)state;
-	char *dir = stories_dir();
+	char *dir = test_stories_dir();
 	loaded L;
 	load(dir, &L);
 	int32_t prompt[] = {1, 403, 407, 261, 378, 260, 363, 292, 300, 269};
@@ -705,7 +674,7 @@ static void test_tool(void **state)
 	(void)state;
 	const char *bin = getenv("DF11_BIN_DIR");
 	assert_non_null(bin);
-	char *tiny = source_path("tests/fixtures/tiny-mistral");
+	char *tiny = test_source_path("tests/fixtures/tiny-mistral");
 	char out[] = "/tmp/df11-run-test-XXXXXX";
 	int fd = mkstemp(out);
 	assert_true(fd >= 0);

@@ -27,6 +27,7 @@
 #include "llm/forward_cuda.h"
 #include "llm/forward.h"
 #include "synth/synth.h"
+#include "tests/testutil.h"
 #include "df11_cuda.h"
 
 /* Against the CPU in CUDA-emulation mode both sides round the same values
@@ -54,34 +55,6 @@ static int setup(void **state)
 }
 
 #define NEED_GPU() do { if (!have_gpu) { skip(); return; } } while (0)
-
-static char *source_path(const char *rel)
-{
-	const char *src = getenv("DF11_SOURCE_DIR");
-	size_t n = strlen(src ? src : ".") + strlen(rel) + 2;
-	char *p = malloc(n);
-	assert_non_null(p);
-	snprintf(p, n, "%s/%s", src ? src : ".", rel);
-	return p;
-}
-
-static char *stories_dir(void)
-{
-	const char *cands[] = {getenv("DF11_STORIES"),
-			       "tests/fixtures/stories260K"};
-	for (size_t i = 0; i < 2; i++) {
-		if (!cands[i])
-			continue;
-		char *p = i == 0 ? strdup(cands[i]) : source_path(cands[i]);
-		char st[4096];
-		snprintf(st, sizeof st, "%s/model.safetensors", p);
-		if (access(st, R_OK) == 0)
-			return p;
-		free(p);
-	}
-	fail_msg("stories260K not found (DF11_STORIES)");
-	return NULL;
-}
 
 typedef struct model_src {
 	df11_model *model;          /* NULL for the synthetic one */
@@ -264,7 +237,7 @@ static void test_tiny_mistral(void **state)
 {
 	(void)state;
 	NEED_GPU();
-	char *dir = source_path("tests/fixtures/tiny-mistral");
+	char *dir = test_source_path("tests/fixtures/tiny-mistral");
 	model_src s;
 	open_dir(dir, &s);
 	check_model(&s, "tiny-mistral");
@@ -276,7 +249,7 @@ static void test_stories(void **state)
 {
 	(void)state;
 	NEED_GPU();
-	char *dir = stories_dir();
+	char *dir = test_stories_dir();
 	model_src s;
 	open_dir(dir, &s);
 	check_model(&s, "stories260K");

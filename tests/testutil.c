@@ -3,8 +3,10 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -75,4 +77,30 @@ size_t roundtrip(const uint16_t *src, uint64_t n, const df11_encode_options *opt
 	free(out);
 	free(enc);
 	return size;
+}
+
+char *test_source_path(const char *rel)
+{
+	const char *src = getenv("DF11_SOURCE_DIR");
+	size_t n = strlen(src ? src : ".") + strlen(rel) + 2;
+	char *p = malloc(n);
+	assert_non_null(p);
+	snprintf(p, n, "%s/%s", src ? src : ".", rel);
+	return p;
+}
+
+char *test_stories_dir(void)
+{
+	const char *env = getenv("DF11_STORIES");
+	char *p = env ? strdup(env) : test_source_path("tests/fixtures/stories260K");
+	assert_non_null(p);
+	size_t n = strlen(p) + 32;
+	char *st = malloc(n);
+	assert_non_null(st);
+	snprintf(st, n, "%s/model.safetensors", p);
+	int ok = access(st, R_OK) == 0;
+	free(st);
+	if (!ok)
+		fail_msg("stories260K not found at %s", p);
+	return p;
 }

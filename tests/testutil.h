@@ -16,4 +16,12 @@ size_t roundtrip(const uint16_t *src, uint64_t n, const df11_encode_options *opt
 uint8_t *encode_alloc(const uint16_t *src, uint64_t n,
 		      const df11_encode_options *opt, size_t *size_ret);
 
+/* rel under the source tree ($DF11_SOURCE_DIR, which ctest sets; else the
+ * current folder), malloc'd. */
+char *test_source_path(const char *rel);
+
+/* The stories260K checkpoint folder: $DF11_STORIES, else the copy in
+ * tests/fixtures; fails the current test if neither has it. malloc'd. */
+char *test_stories_dir(void);
+
 #endif
