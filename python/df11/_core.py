@@ -393,18 +393,16 @@ class Checkpoint:
             return ctypes.string_at(ptr.value, size.value)
 
     def encoded(self, name):
-        """The df11-encoded bytes of a compressed tensor, as stored (a
-        read-only numpy uint8 view of the mapped container, valid while the
-        checkpoint is open; copy it to keep it)."""
+        """The df11-encoded bytes of a compressed tensor, as stored (a new
+        numpy uint8 array: it stays valid after close)."""
         t = self.desc(name)
         ptr, size = ctypes.c_void_p(), ctypes.c_size_t()
         with self._lock:
             _check(lib.df11_model_encoded(self._handle(), t.index,
                                           ctypes.byref(ptr),
                                           ctypes.byref(size)))
-        buf = (ctypes.c_uint8 * size.value).from_address(ptr.value)
-        a = np.frombuffer(buf, dtype=np.uint8)
-        a.flags.writeable = False
+            a = np.empty(size.value, dtype=np.uint8)
+            ctypes.memmove(a.ctypes.data, ptr.value, size.value)
         return a
 
     # -- reading

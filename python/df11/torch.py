@@ -404,7 +404,7 @@ def _stored_or_encoded(ck, desc, threads, check_buf):
     reused buffer, against the container's checksum), or a BF16 tensor of a
     plain checkpoint, encoded here."""
     if desc.compressed:
-        enc = torch.from_numpy(ck.encoded(desc.name).copy())
+        enc = torch.from_numpy(ck.encoded(desc.name))
         if not check_buf or check_buf[0].numel() < desc.n_elems:
             check_buf[:] = [torch.empty(desc.n_elems, dtype=torch.bfloat16)]
         ck.read_into(desc.name, check_buf[0].data_ptr(), desc.nbytes)
