@@ -15,14 +15,16 @@ import importlib
 
 from . import _lib
 from ._core import (Error, Checkpoint, TensorDesc, safe_open, encode,
-                    decode, decode_reference, info, pack, unpack, verify)
+                    encode_into, encode_bound, decode, decode_reference, info,
+                    pack, unpack, verify)
 
 __version__ = _lib.lib.df11_version_string().decode("ascii")
 version_number = _lib.lib.df11_version_number()
 library_path = _lib.path
 
 __all__ = ["__version__", "Error", "Checkpoint", "TensorDesc", "safe_open",
-           "encode", "decode", "decode_reference", "info", "pack", "unpack",
+           "encode", "encode_into", "encode_bound", "decode",
+           "decode_reference", "info", "pack", "unpack",
            "verify", "numpy", "torch"]
 
 

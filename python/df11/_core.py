@@ -160,6 +160,35 @@ def encode(array, threads=None):
     return out
 
 
+def encode_bound(n_elems):
+    """Bytes that always suffice for the encoding of n_elems BF16 values."""
+    return lib.df11_encode_bound(int(n_elems))
+
+
+def encode_into(array, out, threads=None):
+    """Encodes like encode(), into a caller's writeable buffer (a numpy
+    uint8 array, bytearray or uint8 tensor of at least
+    encode_bound(array.size) bytes; bytes past the result are scratch).
+    Returns the encoded size: the encoding is out[:size]."""
+    ptr, n, keep = _bf16_words(array)
+    if _is_torch(out):
+        if out.device.type != "cpu" or not out.is_contiguous():
+            raise ValueError("out must be a contiguous CPU tensor")
+        dst, cap = out.data_ptr(), out.numel() * out.element_size()
+    else:
+        a = np.frombuffer(out, dtype=np.uint8) if not isinstance(
+            out, np.ndarray) else out
+        if not a.flags.c_contiguous or not a.flags.writeable:
+            raise ValueError("out must be a writeable contiguous buffer")
+        dst, cap = a.ctypes.data, a.nbytes
+    opt = _lib.encode_options(threads=_threads(threads))
+    size = ctypes.c_size_t(0)
+    _check(lib.df11_encode(ptr, n, ctypes.byref(opt), dst, cap,
+                           ctypes.byref(size)))
+    del keep
+    return size.value
+
+
 class _Decoder:
     __slots__ = ("handle", "threads")
 

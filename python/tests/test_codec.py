@@ -255,3 +255,17 @@ def test_gil_is_released_during_decode(rng):
 
 def lib_flags():
     return _lib.lib.df11_decode._flags_
+
+
+def test_encode_into(rng):
+    v = gaussian(rng, 10000, 0.02)
+    want = df11.encode(v)
+    for out in (np.empty(df11.encode_bound(v.size), np.uint8),
+                bytearray(df11.encode_bound(v.size)),
+                torch.empty(df11.encode_bound(v.size), dtype=torch.uint8)):
+        size = df11.encode_into(v, out)
+        assert bytes(memoryview(out.numpy() if isinstance(out, torch.Tensor)
+                                else out)[:size]) == want
+    with pytest.raises(df11.Error) as e:
+        df11.encode_into(v, np.empty(100, np.uint8))
+    assert e.value.code == _lib.BUFFER_TOO_SMALL
