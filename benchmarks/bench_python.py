@@ -7,8 +7,8 @@
    Two output policies, timed the same way on both sides: "fresh" (a new
    output per call: df11.encode's bytes, df11.decode's array; malloc/free
    in C) and "reuse" (df11.encode_into / df11.decode(out=...); one buffer
-   in C). Medians of --runs runs; C and Python alternate for --rounds
-   rounds; overhead = Python / C - 1, per round.
+   in C). C and Python alternate run by run (--runs pairs); overhead =
+   median over the pairs of Python time / C time - 1.
 2. Memory: df11.torch.compress_model on stories260K (transformers
    LlamaForCausalLM) and on a synthetic stack of Nemo-shaped layers
    (hidden 5120, q 4096, k/v 1024, MLP 14336; --layers): bytes of
@@ -17,7 +17,7 @@
    DF11 (median of --runs).
 
 usage: python3 benchmarks/bench_python.py [--bench-tensor build/bin/bench_tensor]
-           [--rows 14336] [--cols 5120] [--runs 7] [--rounds 2]
+           [--rows 14336] [--cols 5120] [--runs 9]
            [--threads N] [--layers 2] [--skip-codec] [--skip-memory]
 """
 import argparse
@@ -68,32 +68,37 @@ def median_time(fn, runs):
 
 # ------------------------------------------------------------------ codec
 
-def python_codec(words, threads, runs):
-    n = words.size
-    enc = df11.encode(words, threads=threads)
-    assert np.array_equal(df11.decode(enc, threads=threads), words.ravel())
-    ebuf = np.empty(df11.encode_bound(n), np.uint8)
-    dbuf = np.empty(n, np.uint16)
-    er, ef, dr, df = [], [], [], []
-    for _ in range(runs):  # same order as bench_tensor
+class PythonCodec:
+    """df11.encode / df11.decode on one tensor, one run of each operation
+    per call, in bench_tensor's order."""
+
+    def __init__(self, words, threads):
+        self.words, self.threads = words, threads
+        self.enc = df11.encode(words, threads=threads)
+        assert np.array_equal(df11.decode(self.enc, threads=threads),
+                              words.ravel())
+        self.ebuf = np.empty(df11.encode_bound(words.size), np.uint8)
+        self.dbuf = np.empty(words.size, np.uint16)
+
+    def run(self):
+        w, t, enc = self.words, self.threads, self.enc
+        r = {}
         t0 = time.perf_counter()
-        df11.encode_into(words, ebuf, threads=threads)
-        er.append(time.perf_counter() - t0)
+        df11.encode_into(w, self.ebuf, threads=t)
+        r["encode_reuse_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        e = df11.encode(words, threads=threads)
-        ef.append(time.perf_counter() - t0)
+        e = df11.encode(w, threads=t)
+        r["encode_fresh_s"] = time.perf_counter() - t0
         del e
         t0 = time.perf_counter()
-        df11.decode(enc, threads=threads, out=dbuf)
-        dr.append(time.perf_counter() - t0)
+        df11.decode(enc, threads=t, out=self.dbuf)
+        r["decode_reuse_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        d = df11.decode(enc, threads=threads)
-        df.append(time.perf_counter() - t0)
+        d = df11.decode(enc, threads=t)
+        r["decode_fresh_s"] = time.perf_counter() - t0
         del d
-    med = statistics.median
-    return {"encode_reuse_s": med(er), "encode_fresh_s": med(ef),
-            "decode_reuse_s": med(dr), "decode_fresh_s": med(df),
-            "encoded_bytes": len(enc)}
+        r["encoded_bytes"] = len(enc)
+        return r
 
 
 def c_codec(exe, path, name, threads, runs):
@@ -103,45 +108,52 @@ def c_codec(exe, path, name, threads, runs):
     return json.loads(out)
 
 
+KEYS = ("encode_fresh_s", "encode_reuse_s", "decode_fresh_s",
+        "decode_reuse_s")
+
+
 def bench_codec(args):
+    """C and Python alternate run by run (the C side is one bench_tensor
+    process with --runs 1, after its warm-up), so that both see the same
+    machine load; the overhead is the median of the paired ratios."""
     import safetensors.torch
     import torch
     rng = np.random.default_rng(7)
     words = synth_matrix(rng, args.rows, args.cols, 0.018)
     nbytes = words.size * 2
-    print("## Codec: %d x %d BF16 (%.1f MiB), medians of %d runs, %d rounds"
-          % (args.rows, args.cols, nbytes / 2**20, args.runs, args.rounds))
+    print("## Codec: %d x %d BF16 (%.1f MiB), %d paired runs (C, Python), "
+          "medians" % (args.rows, args.cols, nbytes / 2**20, args.runs))
     print()
-    print("| threads | op | output | C GB/s | Python GB/s | overhead |")
+    print("| threads | op | output | C GB/s | Python GB/s | overhead "
+          "(median of pairs) |")
     print("|---:|---|---|---:|---:|---:|")
     rows = []
+    med = statistics.median
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "t.safetensors")
         safetensors.torch.save_file(
             {"w": torch.from_numpy(words.view(np.int16)).view(torch.bfloat16)},
             path)
         for threads in args.threads:
-            per = {}
-            for _ in range(args.rounds):
-                c = c_codec(args.bench_tensor, path, "w", threads, args.runs)
-                p = python_codec(words, threads, args.runs)
+            py = PythonCodec(words, threads)
+            pairs = {k: [] for k in KEYS}
+            for _ in range(args.runs):
+                c = c_codec(args.bench_tensor, path, "w", threads, 1)
+                p = py.run()
                 assert c["encoded_bytes"] == p["encoded_bytes"]
-                for k in ("encode_fresh_s", "encode_reuse_s",
-                          "decode_fresh_s", "decode_reuse_s"):
-                    per.setdefault(k, []).append((c[k], p[k]))
-            for k, pairs in per.items():
-                op, pol = k.split("_")[0], k.split("_")[1]
-                cs = [nbytes / c / 1e9 for c, _ in pairs]
-                ps = [nbytes / p / 1e9 for _, p in pairs]
-                ov = [p / c - 1 for c, p in pairs]
-                rows.append((threads, op, pol, cs, ps, ov))
-                print("| %d | %s | %s | %s | %s | %s |" % (
-                    threads, op, pol, " / ".join("%.2f" % x for x in cs),
-                    " / ".join("%.2f" % x for x in ps),
-                    " / ".join("%+.1f%%" % (100 * x) for x in ov)))
+                for k in KEYS:
+                    pairs[k].append((c[k], p[k]))
+            for k in KEYS:
+                op, pol = k.split("_")[:2]
+                c_gbs = nbytes / med(c for c, _ in pairs[k]) / 1e9
+                p_gbs = nbytes / med(p for _, p in pairs[k]) / 1e9
+                ov = med(p / c - 1 for c, p in pairs[k])
+                rows.append((threads, op, pol, c_gbs, p_gbs, ov))
+                print("| %d | %s | %s | %.2f | %.2f | %+.1f%% |"
+                      % (threads, op, pol, c_gbs, p_gbs, 100 * ov))
+            ratio = py.run()["encoded_bytes"] / nbytes
     print()
-    print("(one figure per round; encoded %.1f%% of BF16)"
-          % (100 * p["encoded_bytes"] / nbytes))
+    print("(encoded: %.1f%% of BF16; GB/s of BF16 bytes)" % (100 * ratio))
     print()
     return rows
 
@@ -277,8 +289,7 @@ def main():
                     default=os.path.join(ROOT, "build/bin/bench_tensor"))
     ap.add_argument("--rows", type=int, default=14336)
     ap.add_argument("--cols", type=int, default=5120)
-    ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--threads", type=int, nargs="+",
                     default=sorted({1, df11._core.default_threads()}))
     ap.add_argument("--layers", type=int, default=2)
