@@ -181,10 +181,9 @@ class _State:
 
 
 def _check_cuda(cl, code):
+    # libdf11_cuda reports through libdf11's df11_last_error.
     if code != _lib.OK:
-        msg = cl.df11_last_error() if hasattr(cl, "df11_last_error") else None
-        msg = (msg or lib.df11_last_error()).decode("utf-8", "replace")
-        raise Error(code, msg)
+        raise Error(code, lib.df11_last_error().decode("utf-8", "replace"))
 
 
 def _install(module, state, idx, shape):
@@ -230,7 +229,8 @@ def decompress_weight(module):
 
 
 def _finish(model, state, before, weights_before, n):
-    state.finish()
+    if state.scratch is None:
+        state.finish()
     for mod in model.modules():
         if hasattr(mod, "df11_index"):
             mod._df11_owner_state = state
@@ -270,14 +270,18 @@ def compress_model(model, threads=None):
     state = _State(device, threads)
     by_param, weights_before = {}, 0
     for mod, w in targets:
-        idx = by_param.get(id(w))
-        if idx is None:
+        if id(w) not in by_param:
             idx = state.add(_encode_tensor(w, threads), w.shape)
             if device.type != "cuda":
                 state.entries[idx].encoded = state.entries[idx].encoded.to(
                     device)
             by_param[id(w)] = idx
             weights_before += w.numel() * 2
+    # Upload (CUDA) and allocate the scratch before touching the model, so
+    # that a failure leaves it as it was.
+    state.finish()
+    for mod, w in targets:
+        idx = by_param[id(w)]
         _install(mod, state, idx, w.shape)
         if device.type != "cuda":
             mod.register_buffer("df11_encoded", state.entries[idx].encoded,

@@ -184,3 +184,19 @@ def test_compress_model_cuda(model_dir):
 def logits_cuda(model):
     with torch.inference_mode():
         return model(torch.tensor([TOKENS], device="cuda")).logits.cpu()
+
+
+def test_compress_failure_leaves_model_intact(model_dir, monkeypatch):
+    """A failure before the hooks go in (a CUDA upload, say) leaves every
+    weight where it was."""
+    m = reference(model_dir)
+    want = logits(m)
+
+    def fail(self):
+        raise df11.Error(df11._lib.NO_DEVICE, "no usable GPU")
+    monkeypatch.setattr(df11.torch._State, "finish", fail)
+    with pytest.raises(df11.Error, match="GPU"):
+        df11.torch.compress_model(m)
+    assert not df11.torch.is_compressed(m)
+    assert bf16_weight_params(m)
+    assert same_bits(logits(m), want)
