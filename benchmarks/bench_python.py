@@ -155,7 +155,44 @@ def bench_codec(args):
     print()
     print("(encoded: %.1f%% of BF16; GB/s of BF16 bytes)" % (100 * ratio))
     print()
+    per_call_cost(args, rows)
     return rows
+
+
+def per_call_cost(args, rows):
+    """The binding's fixed cost per call, which machine load hides on a
+    large tensor: C and Python on a 256-element tensor, medians of 2000
+    calls, one thread. The difference over the C time of the large tensor
+    bounds the overhead there."""
+    import safetensors.torch
+    import torch
+    words = synth_matrix(np.random.default_rng(5), 16, 16, 0.02)
+    n = 2000
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "s.safetensors")
+        safetensors.torch.save_file(
+            {"w": torch.from_numpy(words.view(np.int16)).view(torch.bfloat16)},
+            path)
+        c = c_codec(args.bench_tensor, path, "w", 1, 1000)
+    py = PythonCodec(words, 1)
+    runs = [py.run() for _ in range(n)]
+    big = {(op, pol): nbytes_gbs for _, op, pol, nbytes_gbs, _, _ in
+           [r for r in rows if r[0] == 1]}
+    nbytes = args.rows * args.cols * 2
+    print("### Fixed cost per call (256 BF16 values, 1 thread, medians)")
+    print()
+    print("| op | output | C | Python | Python - C | share of a %d x %d "
+          "call (1 thread) |" % (args.rows, args.cols))
+    print("|---|---|---:|---:|---:|---:|")
+    for k in KEYS:
+        op, pol = k.split("_")[:2]
+        p = statistics.median(r[k] for r in runs)
+        extra = p - c[k]
+        big_s = nbytes / (big[(op, pol)] * 1e9) if (op, pol) in big else 0
+        print("| %s | %s | %.1f us | %.1f us | %+.1f us | %s |"
+              % (op, pol, 1e6 * c[k], 1e6 * p, 1e6 * extra,
+                 "%.3f%%" % (100 * extra / big_s) if big_s else "-"))
+    print()
 
 
 # ----------------------------------------------------------------- memory
