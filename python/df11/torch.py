@@ -129,6 +129,8 @@ class _State:
                 "libdf11_cuda decodes on the process's first visible GPU; "
                 "select the GPU with CUDA_VISIBLE_DEVICES")
         n = len(self.entries)
+        if n == 0:
+            return
         cpu = [e.encoded for e in self.entries]
         ptrs = (ctypes.c_void_p * n)(*[t.data_ptr() for t in cpu])
         sizes = (ctypes.c_size_t * n)(*[t.numel() for t in cpu])
@@ -314,7 +316,8 @@ def load_model(model, path, device="cpu", threads=None, strict=True):
     """Fills a model created on the meta device, e.g.
 
         with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(config)
+            model = AutoModelForCausalLM.from_config(config,
+                                                     dtype=torch.bfloat16)
 
     from a .df11 container (or a .safetensors file / checkpoint folder):
     BF16 Linear / Embedding weights stay encoded (their stored bytes are
