@@ -392,7 +392,7 @@ class Checkpoint:
         """The safetensors "__metadata__" dict (None if absent). For a
         sharded folder: the union of its shards' metadata, first shard
         first."""
-        h = self._handle()
+        self._handle()
         seen, merged, any_md = set(), {}, False
         for t in self._desc:
             ptr, size = ctypes.c_void_p(), ctypes.c_size_t()
@@ -410,7 +410,6 @@ class Checkpoint:
                 any_md = True
                 for k, v in md.items():
                     merged.setdefault(k, v)
-        del h
         return merged if any_md else None
 
     def file(self, name):

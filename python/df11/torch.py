@@ -21,8 +21,7 @@ import torch
 from torch import nn
 
 from . import _lib
-from ._core import (Checkpoint, Error, _check, _load_file, _threads,
-                    default_threads, decoder)
+from ._core import Checkpoint, Error, _check, _load_file, _threads, decoder
 from ._lib import lib
 
 __all__ = ["load_file", "compress_model", "load_model", "CompressStats",
@@ -418,6 +417,3 @@ def _stored_or_encoded(ck, desc, threads, check_buf):
         return enc
     return _encode_tensor(ck.read_torch(desc.name), threads)
 
-
-# default_threads is re-exported for callers sizing decoder threads.
-default_threads = default_threads

@@ -193,7 +193,6 @@ def test_pack_exists_force_and_cancel(st_file, tmp_path):
         df11.pack(st_file, out2, callback=lambda d, t: True)
     assert e.value.code == _lib.CANCELLED
     assert not out2.exists()
-    assert os.listdir(tmp_path) == sorted(os.listdir(tmp_path)) or True
     assert not [f for f in os.listdir(tmp_path) if "cancelled" in f]
 
     def boom(d, t):
@@ -222,7 +221,6 @@ def test_corrupt_container(st_file, tmp_path):
     df11.pack(st_file, out)
     with df11.safe_open(out) as f:
         enc = f._ck.encoded("layer.weight")
-        base = np.frombuffer(out.read_bytes(), np.uint8)
     # Find the payload in the file and flip one byte of its stream.
     raw = out.read_bytes()
     off = raw.find(enc.tobytes())
@@ -243,7 +241,6 @@ def test_corrupt_container(st_file, tmp_path):
     with pytest.raises(df11.Error):
         df11.unpack(bad, tmp_path / "never.safetensors")
     assert not (tmp_path / "never.safetensors").exists()
-    del base
 
 
 @pytest.mark.parametrize("cut", [0, 10, 64, 300, -64, -1])
