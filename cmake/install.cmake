@@ -3,8 +3,9 @@
 # files and a CMake package (find_package(df11) -> df11::df11,
 # df11::df11_static, df11::df11_cuda, df11::df11_cuda_static).
 #
-# Components: "runtime" (shared libraries, programs, plugin) and
-# "development" (headers, static libraries, df11.pc, the CMake package).
+# Components: "runtime" (the shared libraries: what the Python package
+# ships), "programs" (programs, HDF5 plugin) and "development" (headers,
+# static libraries, df11.pc, the CMake package).
 include(CMakePackageConfigHelpers)
 set(DF11_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/df11)
 set(DF11_HDF5_PLUGIN_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/hdf5/plugin
@@ -38,10 +39,10 @@ if(TARGET df11_cuda)
 endif()
 
 install(TARGETS ${DF11_PROGRAMS} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
-        COMPONENT runtime)
+        COMPONENT programs)
 if(TARGET df11_h5filter)
   install(TARGETS df11_h5filter
-          LIBRARY DESTINATION ${DF11_HDF5_PLUGIN_INSTALL_DIR} COMPONENT runtime)
+          LIBRARY DESTINATION ${DF11_HDF5_PLUGIN_INSTALL_DIR} COMPONENT programs)
 endif()
 
 # The .pc files locate the prefix from their own folder, so that an

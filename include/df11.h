@@ -301,6 +301,17 @@ DF11_API df11_result df11_verify(const char *input, const char *against,
 			df11_verify_report_fn report, void *report_ctx,
 			uint64_t *n_bad_ret);
 
+/* ------------------------------------------------------------------------
+ * Checkpoint headers, for bindings that mirror safetensors' metadata().
+ * ---------------------------------------------------------------------- */
+
+/* The safetensors header of the file that holds tensor i, as in the
+ * original file: the 8-byte little-endian length N, then N bytes of JSON
+ * (with its "__metadata__" object, if any). From a .df11 container it is
+ * the stored copy, checked against its checksum. Valid until close. */
+DF11_API df11_result df11_model_tensor_header(const df11_model *m, size_t i,
+				     const void **data_ret, size_t *size_ret);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# Real clients used by the tests: the safetensors and h5py packages.
+# Real clients used by the tests: safetensors, h5py, and for the Python
+# package (python/) numpy, ml_dtypes, torch, transformers, tqdm, pytest and
+# its build backend, scikit-build-core.
+pip_install() {
+  python3 -m pip install -q --disable-pip-version-check "$@" ||
+    python3 -m pip install -q --disable-pip-version-check --break-system-packages "$@"
+}
 python3 -c 'import numpy, safetensors, h5py' 2>/dev/null ||
-  python3 -m pip install -q --disable-pip-version-check numpy safetensors h5py
+  pip_install numpy safetensors h5py
+python3 -c 'import ml_dtypes, torch, transformers, tqdm, pytest, scikit_build_core' 2>/dev/null ||
+  pip_install ml_dtypes torch transformers tqdm pytest scikit-build-core

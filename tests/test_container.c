@@ -550,9 +550,52 @@ static void test_cancel(void **state)
 	free(dir);
 }
 
+/* df11_model_tensor_header: the original file's header bytes, from the
+ * file itself and from the container's stored copy. */
+static void test_tensor_header(void **state)
+{
+	(void)state;
+	char *dir = make_tmpdir();
+	char *in = path_join(dir, "m.safetensors");
+	char *ct = path_join(dir, "m.df11");
+	write_st_mixed(in, 2, 30, 20, 9);
+	assert_int_equal(df11_pack(in, ct, NULL, NULL), DF11_OK);
+	size_t fsize;
+	uint8_t *raw = read_bytes(in, &fsize);
+	uint64_t n = 0;
+	for (int i = 7; i >= 0; i--)
+		n = n << 8 | raw[i];
+	const char *paths[2] = {in, ct};
+	for (int k = 0; k < 2; k++) {
+		df11_model *m;
+		assert_int_equal(df11_model_open(paths[k], &m), DF11_OK);
+		for (size_t i = 0; i < df11_model_num_tensors(m); i++) {
+			const void *h;
+			size_t hs;
+			assert_int_equal(df11_model_tensor_header(m, i, &h, &hs),
+					 DF11_OK);
+			assert_int_equal(hs, 8 + n);
+			assert_memory_equal(h, raw, hs);
+		}
+		const void *h;
+		size_t hs;
+		assert_int_equal(df11_model_tensor_header(
+			m, df11_model_num_tensors(m), &h, &hs), DF11_INVALID_ARG);
+		assert_int_equal(df11_model_tensor_header(m, 0, NULL, &hs),
+				 DF11_INVALID_ARG);
+		df11_model_close(m);
+	}
+	free(raw);
+	free(in);
+	free(ct);
+	rm_tree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tensor_header),
 		cmocka_unit_test(test_file_roundtrip),
 		cmocka_unit_test(test_folder_roundtrip),
 		cmocka_unit_test(test_bitflip_every_tensor),
