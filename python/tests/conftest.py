@@ -10,17 +10,12 @@ FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 
 
 def stories260k():
-    for p in (os.path.join(FIXTURES, "stories260K"),
-              os.path.join(ROOT, "..", "shared", "data", "stories260K")):
-        if os.path.isfile(os.path.join(p, "model.safetensors")):
-            return os.path.abspath(p)
-    return None
+    return os.path.join(FIXTURES, "stories260K")
 
 
 MODELS = [os.path.join(FIXTURES, "tiny-mistral"),
-          os.path.join(FIXTURES, "tiny-mistral-sw")]
-if stories260k():
-    MODELS.append(stories260k())
+          os.path.join(FIXTURES, "tiny-mistral-sw"),
+          stories260k()]
 
 
 def same_bits(a, b):
