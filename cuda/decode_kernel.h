@@ -150,6 +150,8 @@ typedef struct df11k_tensor {
 	const uint32_t *multi;        /* [4096] df11k_multi_entry */
 	const uint8_t *code_len;      /* [256] code length per exponent */
 	const df11_huff_canon *canon; /* slow path for codes over 12 bits */
+	const uint32_t *multi2;       /* staged kernel's lookup table
+					 (decode_staged.h) */
 	const uint8_t *block_starts;  /* u64 LE per block, 8-aligned */
 	const uint8_t *gaps;          /* nibble per window */
 	const uint8_t *plane;         /* sm plane; raw: the u16 words */
@@ -370,10 +372,6 @@ DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 			/* The first code is longer than the table. */
 			uint32_t x = df11_huff_decode_slow(t->canon, buf,
 							   t->max_code_len);
-			if (x == 0) { /* impossible for a validated table */
-				*bad = 1;
-				break;
-			}
 			syms = x & 0xffu;
 			used = x >> 8;
 			c = 1;
@@ -391,6 +389,12 @@ DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 			syms &= 0xffffffu >> (8 * (3 - k));
 			c = k;
 			used = l;
+		}
+		if (used == 0 || used > nb) {
+			/* No progress: a table overwritten in device memory
+			 * (impossible for a validated one). Flag and stop. */
+			*bad = 1;
+			return n;
 		}
 		n += c;
 		buf >>= used;

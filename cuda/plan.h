@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "cuda/decode_kernel.h"
+#include "cuda/decode_staged.h"
 #include "df11/codec_internal.h"
 
 #ifdef __cplusplus
@@ -22,14 +23,17 @@ extern "C" {
 /* Decode tables of a huffman tensor, built on the host at upload:
  *   +0      u32 multi[4096]   12-bit lookup (decode_kernel.h, "multi")
  *   +16384  u8  code_len[256]
- *   +16640  df11_huff_canon   for codes longer than 12 bits
+ *   +16640  df11_huff_canon   for codes longer than the lookups
+ *   +17408  u32 multi2[2^DF11K2_LOOKUP_BITS]  the staged kernel's lookup
+ *                             (same entry layout, decode_staged.h)
  */
 #define DF11K_TABLES_MULTI 0u
 #define DF11K_TABLES_LEN 16384u
 #define DF11K_TABLES_CANON 16640u
+#define DF11K_TABLES_MULTI2 17408u
 #define DF11K_TABLES_SIZE                                                    \
-	((DF11K_TABLES_CANON + (unsigned)sizeof(df11_huff_canon) +           \
-	  DF11K_ALIGN - 1u) & ~(DF11K_ALIGN - 1u))
+	((DF11K_TABLES_MULTI2 + 4u * DF11K2_TABLE_ENTRIES + DF11K_ALIGN - 1u) & \
+	 ~(DF11K_ALIGN - 1u))
 
 static inline uint64_t df11k_align(uint64_t x)
 {

@@ -19,7 +19,13 @@
 static void shadow_mark(const uint16_t *p, unsigned n);
 #define DF11K_HOST_STORE_HOOK(p, n) shadow_mark((p), (n))
 
+/* Ring hook: every stream word a staged lane reads must be in its ring. */
+static void ring_check(uint64_t filled, uint64_t w);
+#define DF11K2_HOST_RING_HOOK(filled, w) ring_check((filled), (w))
+
 #include "cuda/decode_kernel.h"
+#include "cuda/decode_staged.h"
+#include "cuda/kernels.h"
 #include "cuda/plan.h"
 #include "df11/codec_internal.h"
 #include "df11/synth.h"
@@ -108,12 +114,115 @@ static void run_cta(const df11k_batch *b, uint32_t cta, uint32_t *err)
 			*err |= DF11K_ERR_INDEX;
 }
 
+static uint64_t ring_faults;
+static void ring_check(uint64_t filled, uint64_t w)
+{
+	if (w >= filled || w + DF11K2_RING_WORDS < filled)
+		ring_faults++;
+}
+
+/* The staged kernel's refill (df11k2_refill in df11_cuda.cu): the ballot
+ * of the lanes that want a piece, then rounds of 8 pieces. */
+static void staged_refill(const df11k_tensor *t, df11k2_warp *ws,
+			  df11k2_lane *L)
+{
+	uint32_t need[32], mask = 0;
+	for (uint32_t lane = 0; lane < 32; lane++) {
+		uint64_t piece = 0;
+		need[lane] = df11k2_lane_want(&L[lane], &piece);
+		if (need[lane])
+			ws->want[lane] = piece;
+		mask |= need[lane] << lane;
+	}
+	while (mask) {
+		for (uint32_t lane = 32; lane-- > 0;)
+			df11k2_refill_part(t, ws, df11k2_refill_owner(mask, lane),
+					   lane);
+		mask = df11k2_refill_next(mask);
+	}
+	for (uint32_t lane = 0; lane < 32; lane++)
+		if (need[lane])
+			df11k2_lane_refilled(&L[lane]);
+}
+
+/* One warp of df11k2_decode_kernel, lane by lane per phase (__syncwarp
+ * between phases; lanes in reverse order where they work alone). Returns
+ * the number of steps. */
+static uint32_t staged_warp(const df11k_job *J, uint64_t item,
+			    df11k2_smem *sh, uint32_t warp, uint32_t *err)
+{
+	df11k2_lane L[32];
+	df11k2_warp *ws = &sh->warp[warp];
+	const df11k_sink sink = {J->dst, J->t.plane + J->first,
+				 (int64_t)J->count, (int)J->vec_ok};
+	uint32_t steps = 0;
+	for (uint32_t lane = 0; lane < 32; lane++)
+		df11k2_lane_init(J, item, 32 * warp + lane, &L[lane]);
+	staged_refill(&J->t, ws, L);
+	staged_refill(&J->t, ws, L);
+	for (uint32_t lane = 32; lane-- > 0;)
+		df11k2_lane_start(ws, lane, &L[lane]);
+	for (;;) {
+		int any = 0;
+		for (uint32_t lane = 0; lane < 32; lane++)
+			any |= L[lane].state == DF11K2_RUN;
+		if (!any)
+			break;
+		steps++;
+		for (uint32_t lane = 32; lane-- > 0;)
+			df11k2_lane_step(&J->t, sh, ws, lane, sink.count, &L[lane]);
+		uint32_t sum = 0;
+		for (uint32_t lane = 0; lane < 32; lane++) {
+			sum += df11k2_lane_publish(ws, lane, &L[lane]);
+			ws->incl[lane] = sum;
+		}
+		for (uint32_t lane = 32; lane-- > 0;)
+			df11k2_flush(ws, &sink, lane);
+		for (uint32_t lane = 0; lane < 32; lane++)
+			df11k2_lane_flushed(&L[lane]);
+		staged_refill(&J->t, ws, L);
+	}
+	for (uint32_t lane = 0; lane < 32; lane++)
+		if (L[lane].bad)
+			*err |= DF11K_ERR_INDEX;
+	return steps;
+}
+
+/* One CTA of the staged kernel; warps in reverse order. */
+static void run_cta_staged(const df11k_batch *b, uint32_t cta, uint32_t *err)
+{
+	static df11k2_smem sh;
+	const df11k_job *J = &b->job[df11k_find_job(b, cta)];
+	uint64_t item = J->item_lo + (cta - J->item_base);
+	if (J->t.codec != DF11_CODEC_HUFFMAN) {
+		for (uint32_t tid = DF11K_THREADS; tid-- > 0;)
+			df11k2_plain(J, item, tid);
+		return;
+	}
+	memset(&sh, 0xcd, sizeof sh);
+	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
+		df11k2_load_tables(&J->t, &sh, tid);
+	for (uint32_t w = DF11K2_WARPS; w-- > 0;)
+		staged_warp(J, item, &sh, w, err);
+}
+
+/* The kernel check_batch and run_launch use (both, in turn). */
+static int g_kernel = DF11_CUDA_KERNEL_STAGED;
+
 /* CTAs in reverse order, too: the GPU runs them in any order. */
 static uint32_t run_launch(const df11k_batch *b)
 {
 	uint32_t err = 0;
-	for (uint32_t cta = b->n_items; cta-- > 0;)
-		run_cta(b, cta, &err);
+	ring_faults = 0;
+	for (uint32_t cta = b->n_items; cta-- > 0;) {
+		if (g_kernel == DF11_CUDA_KERNEL_STAGED)
+			run_cta_staged(b, cta, &err);
+		else
+			run_cta(b, cta, &err);
+	}
+	if (ring_faults)
+		fail_msg("staged kernel: %llu stream words read outside the "
+			 "lane's ring", (unsigned long long)ring_faults);
 	return err;
 }
 
@@ -238,9 +347,30 @@ static void outbuf_check(const outbuf *o, const uint16_t *want, const char *what
 			fail_msg("%s: guard after the output overwritten", what);
 }
 
-/* Decodes the given ranges of T as one launch and checks each. */
+static void check_batch1(const emul_tensor *const *T,
+			 const uint64_t (*ranges)[2], size_t n, int misalign,
+			 const char *what);
+
+/* Decodes the given ranges of T as one launch of each kernel and checks
+ * each. */
 static void check_batch(const emul_tensor *const *T, const uint64_t (*ranges)[2],
 			size_t n, int misalign, const char *what)
+{
+	static const int kernels[2] = {DF11_CUDA_KERNEL_WINDOW,
+				       DF11_CUDA_KERNEL_STAGED};
+	for (int k = 0; k < 2; k++) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "%s [%s kernel]", what,
+			 k ? "staged" : "window");
+		g_kernel = kernels[k];
+		check_batch1(T, ranges, n, misalign, msg);
+	}
+	g_kernel = DF11_CUDA_KERNEL_STAGED;
+}
+
+static void check_batch1(const emul_tensor *const *T,
+			 const uint64_t (*ranges)[2], size_t n, int misalign,
+			 const char *what)
 {
 	df11k_batch b;
 	outbuf o[DF11K_MAX_JOBS];
