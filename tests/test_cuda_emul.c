@@ -7,6 +7,7 @@
  * the GPU, an element nobody writes a hole. Needs no GPU and no nvcc. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -651,6 +652,222 @@ static void test_random_layouts(void **state)
 	}
 }
 
+/* A table in device memory overwritten after upload (every entry a
+ * code of length 0, or all zero with an empty slow-path table): no
+ * lookup advances. Both kernels and the count launch must flag the tensor
+ * and stop, not hang, and store nothing outside the output. */
+static void test_corrupt_tables_stop(void **state)
+{
+	(void)state;
+	uint64_t n = 100000;
+	uint16_t *w = malloc(n * 2), *out = malloc(n * 2);
+	uint32_t *win_off = malloc(4 * 4096);
+	assert_true(w && out && win_off);
+	df11_synth_matrix(8, 100, 1000, 0.02f, w);
+	emul_tensor T;
+	tensor_load(&T, w, n, NULL);
+	assert_int_equal(T.P.layout.codec, DF11_CODEC_HUFFMAN);
+	assert_true(T.P.layout.n_windows <= 4096);
+	uint8_t *saved = malloc(DF11K_TABLES_SIZE);
+	assert_non_null(saved);
+	memcpy(saved, T.tables, DF11K_TABLES_SIZE);
+	for (int mode = 0; mode < 2; mode++) {
+		uint32_t *m1 = (uint32_t *)(void *)(T.tables + DF11K_TABLES_MULTI);
+		uint32_t *m2 = (uint32_t *)(void *)(T.tables + DF11K_TABLES_MULTI2);
+		if (mode == 0) { /* one code of length 0 per entry */
+			for (uint32_t i = 0; i < DF11K_TABLE_ENTRIES; i++)
+				m1[i] = df11k_multi_entry(0x7f, 0, 1);
+			for (uint32_t i = 0; i < DF11K2_TABLE_ENTRIES; i++)
+				m2[i] = df11k_multi_entry(0x7f, 0, 1);
+		} else { /* all zero: the slow path finds no code */
+			memset(T.tables, 0, DF11K_TABLES_SIZE);
+		}
+		df11k_tensor t = T.t;
+		t.win_off = win_off;
+		assert_int_equal(run_count(&t, win_off), DF11K_ERR_INDEX);
+		for (int k = 0; k < 2; k++) {
+			df11k_batch b;
+			df11k_job J;
+			memset(&b, 0, sizeof b);
+			shadow_reset();
+			shadow_add(out, n);
+			assert_int_equal(df11k_job_init(&J, &T.t, T.P.block_starts, 0,
+							n, out), DF11_OK);
+			assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
+			g_kernel = k ? DF11_CUDA_KERNEL_STAGED : DF11_CUDA_KERNEL_WINDOW;
+			assert_int_equal(run_launch(&b), DF11K_ERR_INDEX);
+			shadow_check(0, 0, "corrupt table");
+		}
+		g_kernel = DF11_CUDA_KERNEL_STAGED;
+		memcpy(T.tables, saved, DF11K_TABLES_SIZE);
+	}
+	shadow_reset();
+	free(saved);
+	free(win_off);
+	free(out);
+	free(w);
+	tensor_free(&T);
+}
+
+/* ------------------------------------------- 64-bit element indices */
+
+/* A synthetic tensor of 2^32 + 2^20 + 12345 elements whose code has two
+ * exponents of one bit each (0x7e is code 0, 0x7f code 1): every window
+ * holds W codes, every gap is 0 and the index is arithmetic, so the
+ * encoded tensor (4.8 GB) and the output (8.6 GB) can live in sparse
+ * mappings of which only the pages near the boundaries are touched. The
+ * launches are whole-tensor jobs of which only the CTAs of the work items
+ * around elements 2^31 and 2^32 and the last item run: element, plane and
+ * output offsets past 2^31 and 2^32, as the GPU sees them. */
+static void *sparse_map(uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void test_index_past_4g(void **state)
+{
+	(void)state;
+	const uint64_t n = (1ull << 32) + (1ull << 20) + 12345;
+	df11_layout L;
+	memset(&L, 0, sizeof L);
+	L.codec = DF11_CODEC_HUFFMAN;
+	L.n_elems = n;
+	L.stream_bits = n;
+	L.max_code_len = 1;
+	L.window_log2 = 11;
+	L.block_log2 = 6;
+	L.table_size = 3;
+	assert_int_equal(df11_layout_compute(&L), 0);
+	uint8_t *enc = sparse_map(L.total_size);
+	uint16_t *dst = sparse_map(2 * n);
+	if (!enc || !dst) {
+		if (enc)
+			munmap(enc, L.total_size);
+		skip(); /* no address space for sparse mappings here */
+	}
+	memcpy(enc, DF11_TENSOR_MAGIC, 4);
+	enc[4] = DF11_CODEC_HUFFMAN;
+	enc[5] = 1;
+	enc[6] = 11;
+	enc[7] = 6;
+	df11_wr64(enc + 8, n);
+	df11_wr64(enc + 16, n);
+	df11_wr16(enc + 24, 3);
+	enc[L.off_table] = 0x7e;
+	enc[L.off_table + 1] = 1;
+	enc[L.off_table + 2] = 0x11;
+	for (uint64_t j = 0; j < L.n_blocks; j++)
+		df11_wr64(enc + L.off_block_starts + 8 * j,
+			  j << (L.window_log2 + L.block_log2));
+	df11_parsed P;
+	assert_int_equal(df11_parse(enc, L.total_size, &P), DF11_OK);
+
+	uint8_t *tables = malloc(DF11K_TABLES_SIZE);
+	uint32_t *win_off = malloc(4 * L.n_windows);
+	assert_true(tables && win_off);
+	memset(win_off, 0xee, 4 * L.n_windows);
+	df11k_build_tables(&P, tables);
+	df11k_tensor t;
+	df11k_tensor_init(&t, &P, enc, tables, win_off);
+
+	/* The work items checked, and random stream and sm bytes in them. */
+	const uint64_t item_elems = (uint64_t)1 << (t.item_log2 + L.window_log2);
+	const uint64_t last = (L.n_windows - 1) >> t.item_log2;
+	uint64_t items[6] = {(1ull << 31) / item_elems - 1, (1ull << 31) / item_elems,
+			     (1ull << 32) / item_elems - 1, (1ull << 32) / item_elems,
+			     last - 1, last};
+	df11_rng r;
+	df11_rng_seed(&r, 32);
+	for (int i = 0; i < 6; i++) {
+		uint64_t a = items[i] * item_elems, b = a + item_elems;
+		if (b > n)
+			b = n;
+		for (uint64_t e = a; e < b; e += 8) {
+			uint64_t v = df11_rng_next(&r);
+			memcpy(enc + L.off_sm + e, &v, 8);
+			if (e % 64 == 0) {
+				v = df11_rng_next(&r);
+				memcpy(enc + L.off_stream + e / 8, &v, 8);
+			}
+		}
+	}
+	/* Bits past stream_bits are zero (the format says so). */
+	for (uint64_t e = n; e < ((n + 63) & ~63ull); e++)
+		enc[L.off_stream + e / 8] &= (uint8_t)~(1u << (e % 8));
+
+	/* The count launch over those items: the offsets are arithmetic. */
+	df11k_batch b;
+	df11k_job J;
+	uint32_t err = 0;
+	memset(&b, 0, sizeof b);
+	assert_int_equal(df11k_count_job_init(&J, &t, win_off), DF11_OK);
+	assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
+	for (int i = 0; i < 6; i++)
+		run_count_cta(&b, (uint32_t)items[i], &err);
+	assert_int_equal(err, 0);
+	for (int i = 0; i < 6; i++)
+		for (uint64_t k = items[i] << t.item_log2;
+		     k < ((items[i] + 1) << t.item_log2) && k < L.n_windows; k++)
+			assert_int_equal(win_off[k],
+					 (k & ((1u << t.item_log2) - 1)) << L.window_log2);
+
+	for (int kern = 0; kern < 2; kern++) {
+		g_kernel = kern ? DF11_CUDA_KERNEL_STAGED : DF11_CUDA_KERNEL_WINDOW;
+		memset(&b, 0, sizeof b);
+		assert_int_equal(df11k_job_init(&J, &t, P.block_starts, 0, n, dst),
+				 DF11_OK);
+		assert_int_equal(J.n_items, last + 1);
+		assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
+		err = 0;
+		ring_faults = 0;
+		for (int i = 0; i < 6; i++) {
+			if (g_kernel == DF11_CUDA_KERNEL_STAGED)
+				run_cta_staged(&b, (uint32_t)items[i], &err);
+			else
+				run_cta(&b, (uint32_t)items[i], &err);
+		}
+		assert_int_equal(err, 0);
+		assert_int_equal(ring_faults, 0);
+		for (int i = 0; i < 6; i++) {
+			uint64_t a = items[i] * item_elems, e_end = a + item_elems;
+			if (e_end > n)
+				e_end = n;
+			/* One element on each side of the item must be
+			 * untouched, unless a checked item is there. */
+			int left = 0, right = 0;
+			for (int j = 0; j < 6; j++) {
+				left |= items[j] + 1 == items[i];
+				right |= items[j] == items[i] + 1;
+			}
+			if (!right && e_end < n)
+				assert_int_equal(dst[e_end], 0);
+			if (!left)
+				assert_int_equal(dst[a - 1], 0);
+			for (uint64_t e = a; e < e_end; e++) {
+				uint32_t bit = (enc[L.off_stream + e / 8] >> (e % 8)) & 1u;
+				uint16_t want = df11_bf16_join(0x7eu + bit,
+							       enc[L.off_sm + e]);
+				if (dst[e] != want)
+					fail_msg("%s kernel: element %llu is 0x%04x, "
+						 "expected 0x%04x",
+						 kern ? "staged" : "window",
+						 (unsigned long long)e, dst[e], want);
+			}
+		}
+		for (int i = 0; i < 6; i++) /* clear for the next kernel */
+			memset(dst + items[i] * item_elems, 0,
+			       2 * (items[i] == last ? n - last * item_elems
+						     : item_elems));
+	}
+	g_kernel = DF11_CUDA_KERNEL_STAGED;
+	free(tables);
+	free(win_off);
+	munmap(dst, 2 * n);
+	munmap(enc, L.total_size);
+}
+
 /* The 16-byte join of 8 lanes equals df11_bf16_join lane by lane. */
 static void test_join2(void **state)
 {
@@ -676,6 +893,8 @@ int main(void)
 		cmocka_unit_test(test_random_layouts),
 		cmocka_unit_test(test_nemo_layer_scaled),
 		cmocka_unit_test(test_corrupt_index_flagged),
+		cmocka_unit_test(test_corrupt_tables_stop),
+		cmocka_unit_test(test_index_past_4g),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
