@@ -61,7 +61,7 @@
 /* Threads per CTA, log2 (5..8): CMake's DF11_CUDA_CTA_LOG2. A work item
  * holds at least this many windows. */
 #ifndef DF11K_THREADS_LOG2
-#define DF11K_THREADS_LOG2 6
+#define DF11K_THREADS_LOG2 7
 #endif
 #if DF11K_THREADS_LOG2 < 5 || DF11K_THREADS_LOG2 > 8
 #error "DF11K_THREADS_LOG2 must be 5..8"

@@ -125,6 +125,11 @@ typedef struct df11k2_smem {
 	df11k2_warp warp[DF11K2_WARPS];
 } df11k2_smem;
 
+/* Static shared memory is limited to 48 KB per CTA: 256-thread CTAs need
+ * steps of 8, 128-thread CTAs steps of at most 16. */
+DF11K2_ASSERT(sizeof(df11k2_smem) <= 48 * 1024,
+	      "staged kernel: shared memory over 48 KB; use fewer threads per "
+	      "CTA or a shorter step");
 DF11K2_ASSERT(sizeof(df11_huff_canon) % 16 == 0,
 	      "the canonical table is copied as 16-byte vectors");
 

@@ -61,10 +61,14 @@ static df11_result cuda_fail(cudaError_t e, const char *what)
 
 /* ------------------------------------------------------------ kernel */
 
+/* Every kernel says "at least 1 CTA per SM" in its launch bounds: with the
+ * thread count alone, ptxas caps 128- and 256-thread builds at 40
+ * registers and the count kernel spills (scripts/test-ptxas.sh). */
+
 /* One CTA per work item (decode_kernel.h). The batch is a __grid_constant__
  * parameter, so &b.job[j] points into parameter space instead of forcing a
  * local copy of the 3 KB struct. */
-__global__ void __launch_bounds__(DF11K_THREADS)
+__global__ void __launch_bounds__(DF11K_THREADS, 1)
 df11k_decode_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
 {
 	__shared__ __align__(16) df11k_smem sh;
@@ -105,7 +109,7 @@ static __device__ __forceinline__ void df11k2_refill(const df11k_tensor *t,
 
 /* The staged decode kernel (decode_staged.h): one CTA per work item, its
  * warps independent after the tables are in shared memory. */
-__global__ void __launch_bounds__(DF11K_THREADS)
+__global__ void __launch_bounds__(DF11K_THREADS, 1)
 df11k2_decode_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
 {
 	__shared__ __align__(16) df11k2_smem sh;
@@ -149,7 +153,7 @@ df11k2_decode_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
 
 /* The upload's count launch: per-window code counts, checked against the
  * index, scanned into the tensor's window offsets. */
-__global__ void __launch_bounds__(DF11K_THREADS)
+__global__ void __launch_bounds__(DF11K_THREADS, 1)
 df11k_count_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
 {
 	__shared__ __align__(16) df11k_smem sh;

@@ -13,9 +13,9 @@ if(DEFINED DF11_CUDA_STAGED_STEP) # and the same step length
   target_compile_definitions(test_cuda_emul PRIVATE
                              DF11K2_STEP=${DF11_CUDA_STAGED_STEP})
 endif()
-# The extremes of those build options: 32-thread CTAs with 8-lookup steps,
-# 256-thread CTAs with 32-lookup steps.
-foreach(cfg "5;8" "8;32")
+# The extremes of those build options: 32-thread CTAs with 32-lookup
+# steps, 256-thread CTAs with 8-lookup steps.
+foreach(cfg "5;32" "8;8")
   list(GET cfg 0 cta)
   list(GET cfg 1 step)
   set(t test_cuda_emul_cta${cta}_step${step})
