@@ -429,7 +429,7 @@ int main(int argc, char **argv)
 	/* Single tensors: prefixes (whole rows) of one large matrix, in the
 	 * default layout (2048-bit windows, one lane's run each), and the 8
 	 * and 64 MiB ones also with 512-bit windows ("w512": 4x the lanes,
-	 * 0.015 bits per weight more index in the file). */
+	 * about 0.02 bits per weight more index in the file). */
 	static const uint64_t mibs[] = {8, 64, 256, 1024};
 	const uint64_t cols = 4096;
 	uint64_t max_n = 0;
