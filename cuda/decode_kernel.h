@@ -10,8 +10,9 @@
  *
  *   stream  |win 0|win 1|win 2| ... |win 63|win 64| ...       W bits each
  *   blocks  |<------------ block 0 ------->|<-- block 1 ...   2^block_log2 wins
- *   items   |<------------ item 0 -------->|<-- item 1 ...    max(64, block) wins
+ *   items   |<------------ item 0 -------->|<-- item 1 ...    max(T, block) wins
  *   threads |t0   |t1   |t2   | ... |t63  |                   2^wpt_log2 wins each
+ *                                     (T = DF11K_THREADS, 64 drawn here)
  *
  * One CTA of DF11K_THREADS threads takes one work item: a run of whole
  * blocks, so its first output element is a block start from the index.
@@ -28,7 +29,9 @@
  *           land where block_starts says;
  *   finish  each window's offset from its item's first element is stored
  *           in the model (win_off, 4 bytes per window).
- * Decode launch (every decode, batch or range):
+ * Decode launch of the window kernel (the staged kernel of
+ * cuda/decode_staged.h, libdf11_cuda's default, shares the work items, the
+ * launch parameters and the index helpers here):
  *   each thread looks up where its windows' codes go, skips windows wholly
  *   before the range, decodes once and writes BF16: exponents collect in a
  *   register 8 at a time, are joined with 8 sign|mantissa bytes and stored

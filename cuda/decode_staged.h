@@ -158,6 +158,18 @@ DF11_HD void df11k2_load_tables(const df11k_tensor *t, df11k2_smem *sh,
 	}
 }
 
+/* A hint to bring the line holding p into L2 while the lane decodes (the
+ * coming refill or flush then waits for L2, not DRAM); nothing on the
+ * host. p must point into an allocation. */
+DF11_HD void df11k2_prefetch(const void *p)
+{
+#if defined(__CUDA_ARCH__)
+	asm volatile("prefetch.L2 [%0];" ::"l"(p)); /* generic address */
+#else
+	(void)p;
+#endif
+}
+
 /* Column of word a in lane l's stream ring. */
 DF11_HD uint32_t df11k2_col(uint32_t l, uint64_t a)
 {
@@ -295,10 +307,14 @@ DF11_HD void df11k2_refill_part(const df11k_tensor *t, df11k2_warp *ws,
 	}
 }
 
-/* After a refill round that served lane L's request. */
-DF11_HD void df11k2_lane_refilled(df11k2_lane *L)
+/* After a refill round that served lane L's request; the piece after it
+ * is prefetched. */
+DF11_HD void df11k2_lane_refilled(const df11k_tensor *t, df11k2_lane *L)
 {
 	L->filled += DF11K2_HALF;
+	df11k2_prefetch(t->stream + (L->filled < t->stream_words
+					     ? L->filled
+					     : t->stream_words - 1));
 }
 
 /* Loads the lane's first word once its pieces are in the ring. */
@@ -329,14 +345,19 @@ DF11_HD void df11k2_lane_finish(df11k2_warp *ws, uint32_t lane, df11k2_lane *L)
 }
 
 /* One step of lane L: up to DF11K2_STEP lookups (fewer at its run's end).
- * sh is the CTA's shared memory; count the job's output length (the lane
- * stops once past it). */
+ * sh is the CTA's shared memory; the lane stops once past the sink's
+ * range. */
 DF11_HD void df11k2_lane_step(const df11k_tensor *t, const df11k2_smem *sh,
-			      df11k2_warp *ws, uint32_t lane, int64_t count,
-			      df11k2_lane *L)
+			      df11k2_warp *ws, uint32_t lane,
+			      const df11k_sink *sink, df11k2_lane *L)
 {
 	if (L->state != DF11K2_RUN)
 		return;
+	const int64_t count = sink->count;
+	/* The sign|mantissa bytes of the chunks this step can complete (at
+	 * most 56 elements from cb), for the flush after it. */
+	for (int64_t a = L->cb; a < L->cb + 56; a += 48)
+		df11k2_prefetch(sink->sm + (a < 0 ? 0 : a < count ? a : count - 1));
 	uint64_t buf = L->buf, acc = L->acc;
 	uint32_t pos = L->pos, nb = L->nb, fill = L->fill;
 	const uint32_t end = L->end;

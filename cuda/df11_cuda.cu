@@ -103,7 +103,7 @@ static __device__ __forceinline__ void df11k2_refill(const df11k_tensor *t,
 		mask = df11k2_refill_next(mask);
 	}
 	if (need)
-		df11k2_lane_refilled(L);
+		df11k2_lane_refilled(t, L);
 	__syncwarp();
 }
 
@@ -131,7 +131,7 @@ df11k2_decode_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
 	df11k2_refill(&J->t, ws, &L, lane); /* lane's first word */
 	df11k2_lane_start(ws, lane, &L);
 	while (__any_sync(DF11K2_FULL, L.state == DF11K2_RUN)) {
-		df11k2_lane_step(&J->t, &sh, ws, lane, sink.count, &L);
+		df11k2_lane_step(&J->t, &sh, ws, lane, &sink, &L);
 		/* Inclusive scan of the pending chunks over the warp. */
 		uint32_t x = df11k2_lane_publish(ws, lane, &L);
 #pragma unroll

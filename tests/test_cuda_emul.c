@@ -143,7 +143,7 @@ static void staged_refill(const df11k_tensor *t, df11k2_warp *ws,
 	}
 	for (uint32_t lane = 0; lane < 32; lane++)
 		if (need[lane])
-			df11k2_lane_refilled(&L[lane]);
+			df11k2_lane_refilled(t, &L[lane]);
 }
 
 /* One warp of df11k2_decode_kernel, lane by lane per phase (__syncwarp
@@ -171,7 +171,7 @@ static uint32_t staged_warp(const df11k_job *J, uint64_t item,
 			break;
 		steps++;
 		for (uint32_t lane = 32; lane-- > 0;)
-			df11k2_lane_step(&J->t, sh, ws, lane, sink.count, &L[lane]);
+			df11k2_lane_step(&J->t, sh, ws, lane, &sink, &L[lane]);
 		uint32_t sum = 0;
 		for (uint32_t lane = 0; lane < 32; lane++) {
 			sum += df11k2_lane_publish(ws, lane, &L[lane]);
