@@ -162,13 +162,16 @@ typedef struct df11k_tensor {
 	const uint32_t *win_off;      /* [n_windows] element of each window's
 					 first code, from its item's first
 					 (made at upload by the count launch) */
+	const uint32_t *run_off;      /* [n_runs] staged kernel's entry points
+					 (decode_staged.h, made at upload) */
+	uint64_t n_runs;              /* runs of 2^run_log2 bits */
 	uint64_t stream_words;        /* 32-bit words readable at stream */
 	uint64_t n_elems, stream_bits, n_windows, n_blocks;
 	uint32_t codec, window_log2, block_log2, max_code_len;
 	uint32_t single_exponent;
 	uint32_t item_log2; /* huffman: windows per work item, log2 */
 	uint32_t wpt_log2;  /* huffman: windows per thread, log2 */
-	uint32_t reserved;
+	uint32_t run_log2;  /* huffman: bits per staged lane's run, log2 */
 } df11k_tensor;
 
 /* Decode elements [first, first + count) of t into dst[0..count). */

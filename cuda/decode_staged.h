@@ -78,6 +78,26 @@
 #define DF11K2_CHUNK_STRIDE (DF11K2_CHUNKS + 1) /* padded: other banks */
 #define DF11K2_WARPS (DF11K_THREADS / 32)
 
+/* Bits of stream per lane, log2 (6..16; a tensor's runs are its windows
+ * when those are shorter): the upload's entry launch records where the
+ * first code of every run starts and where its output goes (run_off), so
+ * that a lane decodes about 190 codes instead of a 2048-bit window's 770
+ * and a tensor offers 4x the lanes, at 4 bytes of device memory per run
+ * (1.6% of the compressed size). CMake's DF11_CUDA_RUN_LOG2. */
+#ifndef DF11K2_RUN_LOG2
+#define DF11K2_RUN_LOG2 9
+#endif
+#if DF11K2_RUN_LOG2 < 6 || DF11K2_RUN_LOG2 > 16
+#error "DF11K2_RUN_LOG2 must be 6..16"
+#endif
+/* Entry point of a run (u32): the number of codes of the run's block
+ * before the run's first code (bits 0..26; a block holds at most 2^20
+ * codes), and where that code starts in the run (bits 27..30: 0..14, or
+ * DF11_GAP_NONE if no code starts in the run, which only the runs past
+ * the last code start can be). */
+#define DF11K2_RUN_COUNT_MASK 0x7ffffffu
+#define DF11K2_RUN_GAP_SHIFT 27
+
 /* A step consumes at most 15 bits per lookup (a code of the slow path;
  * table entries hold at most DF11K2_LOOKUP_BITS bits), so the reader moves
  * at most (15 * STEP + 63) / 32 + 1 words: refilled to DF11K2_HALF words
@@ -189,6 +209,7 @@ typedef struct df11k2_lane {
 	uint64_t w;       /* next stream word (absolute) into buf */
 	uint64_t filled;  /* the ring holds words [filled - 32, filled) */
 	uint64_t expect;  /* where the lane's codes must end */
+	int64_t qend;     /* dst index after the lane's last code */
 	uint32_t pos, end; /* bits from base: reader, end of the lane's run */
 	uint32_t nb, fill; /* bits in buf; exponents in acc (bytes [0, fill)) */
 	uint32_t lof;     /* lo of the chunk at fl (the lane's first chunk
@@ -203,41 +224,52 @@ typedef struct df11k2_lane {
 #define DF11K2_IDLE 0u   /* nothing (more) to decode */
 #define DF11K2_RUN 1u    /* decoding */
 
-/* Lane `tid` of the CTA working on `item` of job J: its windows, where its
- * codes go, and nothing read from the ring yet. */
+/* Element of the first code of `run` (entry e), or where it would go. */
+DF11_HD uint64_t df11k2_run_elem(const df11k_tensor *t, uint64_t run, uint32_t e)
+{
+	const unsigned rpb = t->block_log2 + t->window_log2 - t->run_log2;
+	return df11k_block_start(t, run >> rpb) + (e & DF11K2_RUN_COUNT_MASK);
+}
+
+/* Lane `tid` of the CTA working on `item` of job J owns run
+ * item * DF11K_THREADS + tid: where its codes start, end and go, and
+ * nothing read from the ring yet. */
 DF11_HD void df11k2_lane_init(const df11k_job *J, uint64_t item, uint32_t tid,
 			      df11k2_lane *L)
 {
 	const df11k_tensor *t = &J->t;
-	uint64_t lo, hi, ka, kb;
 	memset(L, 0, sizeof *L);
 	L->state = DF11K2_IDLE;
 	L->hil = 8;
-	df11k_item_elems(t, item, &lo, &hi);
-	df11k_thread_windows(t, item, tid, &ka, &kb);
+	const uint64_t run = item * DF11K_THREADS + tid;
+	if (run >= t->n_runs)
+		return;
 	const uint64_t want_lo = J->first, want_hi = J->first + J->count;
-	uint64_t a = df11k_window_elem(t, item, lo, hi, ka);
-	uint64_t b = df11k_window_elem(t, item, lo, hi, kb);
-	if (ka >= kb || a >= b || a >= want_hi || b <= want_lo)
-		return; /* no codes, or none in the range */
-	while (ka + 1 < kb) { /* skip windows wholly before the range */
-		uint64_t s = df11k_window_elem(t, item, lo, hi, ka + 1);
-		if (s > want_lo)
-			break;
-		ka++;
-		a = s;
+	const uint32_t e = df11k_ld32(t->run_off + run);
+	const uint32_t gap = e >> DF11K2_RUN_GAP_SHIFT;
+	const uint64_t a = df11k2_run_elem(t, run, e);
+	uint64_t b = t->n_elems, expect = t->stream_bits;
+	if (run + 1 < t->n_runs) {
+		const uint32_t e1 = df11k_ld32(t->run_off + run + 1);
+		const uint32_t g1 = e1 >> DF11K2_RUN_GAP_SHIFT;
+		b = df11k2_run_elem(t, run + 1, e1);
+		if (g1 != DF11_GAP_NONE)
+			expect = ((run + 1) << t->run_log2) + g1;
 	}
-	const uint64_t base = ka << t->window_log2;
-	uint64_t end64 = kb << t->window_log2;
+	if (a >= b || a >= want_hi || b <= want_lo)
+		return; /* no codes, or none in the range */
+	const uint64_t base = run << t->run_log2;
+	uint64_t end64 = base + ((uint64_t)1 << t->run_log2);
 	if (end64 > t->stream_bits)
 		end64 = t->stream_bits;
-	const uint64_t start64 = df11k_window_start(t, ka);
+	const uint64_t start64 = gap == DF11_GAP_NONE ? t->stream_bits : base + gap;
 	L->base = base;
-	L->expect = df11k_window_start(t, kb);
+	L->expect = expect;
 	L->end = end64 > base ? (uint32_t)(end64 - base) : 0u;
 	L->pos = start64 < end64 ? (uint32_t)(start64 - base) : L->end;
 	L->check = 1;
 	const int64_t q0 = (int64_t)a - (int64_t)J->first;
+	L->qend = (int64_t)b - (int64_t)J->first;
 	L->cb = q0 >= 0 ? (q0 & ~(int64_t)7) : -((-q0 + 7) & ~(int64_t)7);
 	L->fill = L->lof = (uint32_t)(q0 - L->cb);
 	L->fl = L->cb;
@@ -247,8 +279,78 @@ DF11_HD void df11k2_lane_init(const df11k_job *J, uint64_t item, uint32_t tid,
 	L->filled = L->w / DF11K2_HALF * DF11K2_HALF; /* nothing loaded yet */
 	if (L->pos < L->end)
 		L->state = DF11K2_RUN;
-	else if (start64 != L->expect) /* codes assigned, none starts here */
+	else /* codes assigned, none starts here */
 		L->bad = 1;
+}
+
+/* The upload's entry launch, thread k: the entry points of window k's
+ * runs, written to run_off (t->run_off is not read). The window's codes
+ * are decoded one by one from its first (after the count launch checked
+ * the whole index, with win_off made). sh holds the window kernel's
+ * tables (df11k_load_tables). Sets *bad if the codes do not end where the
+ * next window's first code starts. */
+DF11_HD void df11k2_window_entries(const df11k_tensor *t, const df11k_smem *sh,
+				   uint64_t k, uint32_t *run_off, uint32_t *bad)
+{
+	if (k >= t->n_windows)
+		return;
+	const uint32_t S = 1u << (t->window_log2 - t->run_log2);
+	const uint64_t k0 = k & ~(((uint64_t)1 << t->block_log2) - 1u);
+	/* Codes of the block before window k (win_off counts from the start
+	 * of an item, and an item is whole blocks). */
+	uint32_t n = df11k_ld32(t->win_off + k) - df11k_ld32(t->win_off + k0);
+	const uint64_t base = k << t->window_log2;
+	uint64_t end64 = base + ((uint64_t)1 << t->window_log2);
+	if (end64 > t->stream_bits)
+		end64 = t->stream_bits;
+	const uint64_t start64 = df11k_window_start(t, k);
+	const uint32_t end = (uint32_t)(end64 - base);
+	uint32_t pos = start64 < end64 ? (uint32_t)(start64 - base) : end;
+	/* Bit reader as in df11k_decode_windows. */
+	const uint64_t w0 = base >> 5;
+	const uint32_t *words = t->stream + (w0 < t->stream_words ? w0 : 0);
+	const uint64_t left = w0 < t->stream_words ? t->stream_words - w0 : 0;
+	const uint32_t n_words = left < 0xffffffffu ? (uint32_t)left : 0xffffffffu;
+	uint32_t w = pos >> 5, nb = 0, j = 0;
+	uint64_t buf = 0;
+	if (pos < end) {
+		buf = (w < n_words ? df11k_ld32(words + w) : 0u) >> (pos & 31u);
+		nb = 32u - (pos & 31u);
+		w++;
+	}
+	while (pos < end) {
+		/* Every run that starts at or before this code and after the
+		 * previous one: this code is its first. */
+		while (j < S && ((uint64_t)j << t->run_log2) <= pos) {
+			run_off[(k << (t->window_log2 - t->run_log2)) + j] =
+				n | ((pos - (j << t->run_log2)) << DF11K2_RUN_GAP_SHIFT);
+			j++;
+		}
+		if (nb < 32) {
+			uint32_t v = w < n_words ? df11k_ld32(words + w) : 0u;
+			buf |= (uint64_t)v << nb;
+			nb += 32;
+			w++;
+		}
+		uint32_t e = sh->multi[buf & (DF11K_TABLE_ENTRIES - 1u)], l;
+		if (e >> 30)
+			l = sh->len[e & 0xffu];
+		else
+			l = df11_huff_decode_slow(t->canon, buf, t->max_code_len) >> 8;
+		if (l == 0 || l > nb) { /* a table overwritten in device memory */
+			*bad = 1;
+			break;
+		}
+		buf >>= l;
+		nb -= l;
+		pos += l;
+		n++;
+	}
+	for (; j < S; j++) /* runs in which no code starts (the stream's end) */
+		run_off[(k << (t->window_log2 - t->run_log2)) + j] =
+			n | ((uint32_t)DF11_GAP_NONE << DF11K2_RUN_GAP_SHIFT);
+	if ((start64 < end64 ? base + pos : start64) != df11k_window_start(t, k + 1))
+		*bad = 1;
 }
 
 /* Whether lane L needs a stream piece before the next step, and which
@@ -333,14 +435,17 @@ DF11_HD void df11k2_lane_start(const df11k2_warp *ws, uint32_t lane,
  * index check (codes end where the next window's first code starts). */
 DF11_HD void df11k2_lane_finish(df11k2_warp *ws, uint32_t lane, df11k2_lane *L)
 {
+	/* The codes end where the next run's first code starts, and there
+	 * were as many as the entry points say. */
+	if (L->check && (L->base + L->pos != L->expect ||
+			 L->cb + (int64_t)L->fill != L->qend))
+		L->bad = 1;
 	uint32_t lo = L->cb == L->fl ? L->lof : 0u;
 	if (L->fill > lo) {
 		ws->exps[lane][((uint64_t)L->cb >> 3) & (DF11K2_CHUNKS - 1u)] = L->acc;
 		L->hil = L->fill;
 		L->cb += 8;
 	}
-	if (L->check && L->base + L->pos != L->expect)
-		L->bad = 1;
 	L->state = DF11K2_IDLE;
 }
 

@@ -196,6 +196,22 @@ df11k_count_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
 	df11k_count_finish(&J->t, item, tid, offset, J->win_off_out);
 }
 
+/* The upload's entry launch, after the count launch: the staged kernel's
+ * run entry points, one thread per window. */
+__global__ void __launch_bounds__(DF11K_THREADS, 1)
+df11k2_entry_kernel(const df11k_tensor t, uint32_t *run_off, unsigned int *err)
+{
+	__shared__ __align__(16) df11k_smem sh;
+	const uint32_t tid = threadIdx.x;
+	df11k_load_tables(&t, &sh, tid);
+	__syncthreads();
+	uint32_t bad = 0;
+	df11k2_window_entries(&t, &sh, (uint64_t)blockIdx.x * DF11K_THREADS + tid,
+			      run_off, &bad);
+	if (bad)
+		atomicOr(err, DF11K_ERR_INDEX);
+}
+
 /* ------------------------------------------------------------ upload */
 
 /* Parses every tensor (into parsed[] if not NULL) and sums the image. */
@@ -250,6 +266,20 @@ static df11_result count_windows(df11_cuda_model *m, const df11k_tensor *t,
 	e = cudaMemcpy(&flag, m->err, sizeof flag, cudaMemcpyDeviceToHost);
 	if (e != cudaSuccess)
 		return cuda_fail(e, "GPU upload: count kernel");
+	if (!flag) {
+		const uint64_t n = (t->n_windows + DF11K_THREADS - 1) / DF11K_THREADS;
+		if (n > INT32_MAX)
+			return df11_fail(DF11_LIMIT, "GPU upload: %llu CTAs",
+					 (unsigned long long)n);
+		df11k2_entry_kernel<<<(unsigned)n, DF11K_THREADS>>>(
+			*t, (uint32_t *)t->run_off, m->err);
+		e = cudaGetLastError();
+		if (e != cudaSuccess)
+			return cuda_fail(e, "GPU upload: entry kernel launch");
+		e = cudaMemcpy(&flag, m->err, sizeof flag, cudaMemcpyDeviceToHost);
+		if (e != cudaSuccess)
+			return cuda_fail(e, "GPU upload: entry kernel");
+	}
 	if (flag)
 		return df11_fail(DF11_BAD_DATA, "GPU upload: tensor %zu: the "
 				 "exponent stream disagrees with its index", i);
@@ -357,7 +387,10 @@ extern "C" df11_result df11_cuda_upload(const void *const *encoded,
 		}
 		uint32_t *win_off = (uint32_t *)(void *)(bytes +
 						df11k_win_off_offset(&P[i]));
-		df11k_tensor_init(&m->tensors[i].t, &P[i], bytes, dtab, win_off);
+		uint32_t *run_off = (uint32_t *)(void *)(bytes +
+						df11k_run_off_offset(&P[i]));
+		df11k_tensor_init(&m->tensors[i].t, &P[i], bytes, dtab, win_off,
+				  run_off);
 		if (L->codec == DF11_CODEC_HUFFMAN) {
 			r = count_windows(m, &m->tensors[i].t, win_off, i);
 			if (r != DF11_OK)
@@ -393,7 +426,7 @@ extern "C" uint64_t df11_cuda_tensor_elems(const df11_cuda_model *m, size_t i)
 
 static df11_result add_job(const df11_cuda_model *m, df11k_batch *b,
 			   size_t i, uint64_t first, uint64_t count,
-			   uint16_t *dst)
+			   uint16_t *dst, int kernel)
 {
 	if (i >= m->n)
 		return df11_fail(DF11_INVALID_ARG, "GPU decode: tensor %zu of %zu",
@@ -412,7 +445,7 @@ static df11_result add_job(const df11_cuda_model *m, df11k_batch *b,
 				 "or not 2-byte aligned", (void *)dst);
 	df11k_job J;
 	df11_result r = df11k_job_init(&J, &T->t, T->block_starts, first, count,
-				       dst);
+				       dst, kernel);
 	if (r != DF11_OK)
 		return r;
 	return df11k_batch_add(b, &J);
@@ -444,7 +477,8 @@ extern "C" df11_result df11_cuda_decode_range(const df11_cuda_model *m,
 		return df11_fail(DF11_INVALID_ARG, "GPU decode: NULL model");
 	df11k_batch b;
 	b.n_jobs = b.n_items = 0;
-	df11_result r = add_job(m, &b, i, first, count, dst);
+	df11_result r = add_job(m, &b, i, first, count, dst,
+				DF11_CUDA_KERNEL_STAGED);
 	if (r != DF11_OK)
 		return r;
 	return launch(m, &b, DF11_CUDA_KERNEL_STAGED, stream);
@@ -483,7 +517,7 @@ extern "C" df11_result df11_cuda_decode_batch_kernel(const df11_cuda_model *m,
 	b.n_jobs = b.n_items = 0;
 	for (size_t k = 0; k < n_jobs; k++) {
 		df11_result r = add_job(m, &b, jobs[k].tensor, jobs[k].first,
-					jobs[k].count, jobs[k].dst);
+					jobs[k].count, jobs[k].dst, kernel);
 		if (r != DF11_OK)
 			return r;
 	}

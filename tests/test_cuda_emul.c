@@ -267,6 +267,24 @@ static uint32_t run_count(const df11k_tensor *t, uint32_t *win_off)
 	return err;
 }
 
+/* The upload's entry launch (df11k2_entry_kernel) for huffman tensor t,
+ * writing run_off; its error bits. */
+static uint32_t run_entries(const df11k_tensor *t, uint32_t *run_off)
+{
+	static df11k_smem sh;
+	uint32_t bad = 0;
+	uint64_t n = (t->n_windows + DF11K_THREADS - 1) / DF11K_THREADS;
+	for (uint64_t cta = n; cta-- > 0;) {
+		memset(&sh, 0xcd, sizeof sh);
+		for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
+			df11k_load_tables(t, &sh, tid);
+		for (uint32_t tid = DF11K_THREADS; tid-- > 0;)
+			df11k2_window_entries(t, &sh, cta * DF11K_THREADS + tid,
+					      run_off, &bad);
+	}
+	return bad ? DF11K_ERR_INDEX : 0;
+}
+
 /* ------------------------------------------------------- test tensors */
 
 typedef struct emul_tensor {
@@ -274,6 +292,7 @@ typedef struct emul_tensor {
 	size_t size;
 	uint8_t *tables;
 	uint32_t *win_off; /* made by the count launch */
+	uint32_t *run_off; /* made by the entry launch */
 	df11_parsed P;
 	df11k_tensor t;
 	uint16_t *ref;
@@ -298,11 +317,16 @@ static void tensor_load(emul_tensor *T, const uint16_t *src, uint64_t n,
 	assert_non_null(T->tables);
 	T->win_off = malloc(4 * T->P.layout.n_windows + 4);
 	assert_non_null(T->win_off);
+	T->run_off = malloc(4 * df11k_n_runs(&T->P) + 4);
+	assert_non_null(T->run_off);
 	if (T->P.layout.codec == DF11_CODEC_HUFFMAN)
 		df11k_build_tables(&T->P, T->tables);
-	df11k_tensor_init(&T->t, &T->P, T->enc, T->tables, T->win_off);
-	if (T->P.layout.codec == DF11_CODEC_HUFFMAN)
+	df11k_tensor_init(&T->t, &T->P, T->enc, T->tables, T->win_off,
+			  T->run_off);
+	if (T->P.layout.codec == DF11_CODEC_HUFFMAN) {
 		assert_int_equal(run_count(&T->t, T->win_off), 0);
+		assert_int_equal(run_entries(&T->t, T->run_off), 0);
+	}
 	T->ref = malloc(n * 2 + 2);
 	assert_non_null(T->ref);
 	assert_int_equal(df11_decode_reference(T->enc, T->size, T->ref, n),
@@ -315,6 +339,7 @@ static void tensor_free(emul_tensor *T)
 	free(T->enc);
 	free(T->tables);
 	free(T->win_off);
+	free(T->run_off);
 	free(T->ref);
 }
 
@@ -383,7 +408,7 @@ static void check_batch1(const emul_tensor *const *T,
 		outbuf_init(&o[k], ranges[k][1], misalign);
 		assert_int_equal(df11k_job_init(&J, &T[k]->t, T[k]->P.block_starts,
 						ranges[k][0], ranges[k][1],
-						o[k].dst), DF11_OK);
+						o[k].dst, g_kernel), DF11_OK);
 		assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
 		shadow_add(o[k].dst, ranges[k][1]);
 	}
@@ -521,10 +546,12 @@ static void test_corrupt_index_flagged(void **state)
 	uint64_t full[1][2] = {{0, n}};
 	df11_parsed P;
 	uint32_t *win_off = malloc(4 * T.P.layout.n_windows);
+	uint32_t *run_off = malloc(4 * T.t.n_runs);
 	uint16_t *out = malloc(n * 2);
-	assert_true(win_off && out);
+	assert_true(win_off && run_off && out);
 	df11k_tensor t = T.t;
 	t.win_off = win_off;
+	t.run_off = run_off;
 
 	/* A gap moved inside its valid range. */
 	uint8_t *gaps = T.enc + T.P.layout.off_gaps;
@@ -535,19 +562,50 @@ static void test_corrupt_index_flagged(void **state)
 				 (g2 << ((k & 1) * 4)));
 	assert_int_equal(df11_parse(T.enc, T.size, &P), DF11_OK);
 	assert_int_equal(run_count(&t, win_off), DF11K_ERR_INDEX);
-	/* Decoding with the offsets made before: flagged, in bounds. */
+	/* The window kernel decoding with the offsets made before: flagged,
+	 * in bounds. (The staged kernel reads its own entry points, not the
+	 * gaps, after upload.) */
 	df11k_batch b;
 	df11k_job J;
 	memset(&b, 0, sizeof b);
 	shadow_reset();
 	shadow_add(out, n);
-	assert_int_equal(df11k_job_init(&J, &T.t, T.P.block_starts, 0, n, out),
-			 DF11_OK);
+	g_kernel = DF11_CUDA_KERNEL_WINDOW;
+	assert_int_equal(df11k_job_init(&J, &T.t, T.P.block_starts, 0, n, out,
+					g_kernel), DF11_OK);
 	assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
 	assert_int_equal(run_launch(&b), DF11K_ERR_INDEX);
 	shadow_check(0, 0, "corrupt gap");
+	g_kernel = DF11_CUDA_KERNEL_STAGED;
 	gaps[k >> 1] = (uint8_t)((gaps[k >> 1] & ~(0xfu << ((k & 1) * 4))) |
 				 (g << ((k & 1) * 4)));
+
+	/* The staged kernel with an entry point moved by one bit, or by one
+	 * element: flagged, in bounds. */
+	for (int what = 0; what < 2; what++) {
+		df11k_tensor ts = T.t;
+		memcpy(run_off, T.run_off, 4 * T.t.n_runs);
+		ts.run_off = run_off;
+		uint64_t r = T.t.n_runs / 3;
+		uint32_t e = run_off[r], gp = e >> DF11K2_RUN_GAP_SHIFT;
+		run_off[r] = what ? e + 1
+				  : (e & DF11K2_RUN_COUNT_MASK) |
+					    ((gp ? gp - 1 : 1) << DF11K2_RUN_GAP_SHIFT);
+		memset(&b, 0, sizeof b);
+		shadow_reset();
+		shadow_add(out, n);
+		assert_int_equal(df11k_job_init(&J, &ts, T.P.block_starts, 0, n,
+						out, g_kernel), DF11_OK);
+		assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
+		assert_int_equal(run_launch(&b), DF11K_ERR_INDEX);
+		/* A count moved by one makes two lanes store one element
+		 * each (flagged garbage); nothing lands outside. */
+		if (what == 0)
+			shadow_check(0, 0, "corrupt entry point");
+		else if (shadow.stray)
+			fail_msg("corrupt entry count: %llu stray stores",
+				 (unsigned long long)shadow.stray);
+	}
 
 	/* A block start moved by one (still nondecreasing), at an item's
 	 * start and inside one. */
@@ -563,6 +621,8 @@ static void test_corrupt_index_flagged(void **state)
 	/* Restored: counts and decodes again. */
 	assert_int_equal(run_count(&t, win_off), 0);
 	assert_memory_equal(win_off, T.win_off, 4 * T.P.layout.n_windows);
+	assert_int_equal(run_entries(&t, run_off), 0);
+	assert_memory_equal(run_off, T.run_off, 4 * T.t.n_runs);
 	check_batch(p, (const uint64_t (*)[2])full, 1, 0, "restored");
 
 	/* Stream bit flips: rejected at upload, or decoded with every element
@@ -575,15 +635,22 @@ static void test_corrupt_index_flagged(void **state)
 		flagged += err != 0;
 		total++;
 		if (!err) {
-			df11k_job Jf;
-			memset(&b, 0, sizeof b);
-			shadow_reset();
-			shadow_add(out, n);
-			assert_int_equal(df11k_job_init(&Jf, &t, T.P.block_starts, 0,
-							n, out), DF11_OK);
-			assert_int_equal(df11k_batch_add(&b, &Jf), DF11_OK);
-			assert_int_equal(run_launch(&b), 0);
-			shadow_check(0, 1, "stream bit flip");
+			assert_int_equal(run_entries(&t, run_off), 0);
+			for (int kern = 0; kern < 2; kern++) {
+				df11k_job Jf;
+				g_kernel = kern ? DF11_CUDA_KERNEL_STAGED
+						: DF11_CUDA_KERNEL_WINDOW;
+				memset(&b, 0, sizeof b);
+				shadow_reset();
+				shadow_add(out, n);
+				assert_int_equal(df11k_job_init(&Jf, &t,
+								T.P.block_starts,
+								0, n, out, g_kernel),
+						 DF11_OK);
+				assert_int_equal(df11k_batch_add(&b, &Jf), DF11_OK);
+				assert_int_equal(run_launch(&b), 0);
+				shadow_check(0, 1, "stream bit flip");
+			}
 		}
 		stream[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 	}
@@ -593,6 +660,7 @@ static void test_corrupt_index_flagged(void **state)
 	shadow_reset();
 	free(out);
 	free(win_off);
+	free(run_off);
 	free(w);
 	tensor_free(&T);
 }
@@ -691,10 +759,10 @@ static void test_corrupt_tables_stop(void **state)
 			memset(&b, 0, sizeof b);
 			shadow_reset();
 			shadow_add(out, n);
-			assert_int_equal(df11k_job_init(&J, &T.t, T.P.block_starts, 0,
-							n, out), DF11_OK);
-			assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
 			g_kernel = k ? DF11_CUDA_KERNEL_STAGED : DF11_CUDA_KERNEL_WINDOW;
+			assert_int_equal(df11k_job_init(&J, &T.t, T.P.block_starts, 0,
+							n, out, g_kernel), DF11_OK);
+			assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
 			assert_int_equal(run_launch(&b), DF11K_ERR_INDEX);
 			shadow_check(0, 0, "corrupt table");
 		}
@@ -766,11 +834,13 @@ static void test_index_past_4g(void **state)
 
 	uint8_t *tables = malloc(DF11K_TABLES_SIZE);
 	uint32_t *win_off = malloc(4 * L.n_windows);
-	assert_true(tables && win_off);
+	uint32_t *run_off = malloc(4 * df11k_n_runs(&P));
+	assert_true(tables && win_off && run_off);
 	memset(win_off, 0xee, 4 * L.n_windows);
+	memset(run_off, 0xee, 4 * df11k_n_runs(&P));
 	df11k_build_tables(&P, tables);
 	df11k_tensor t;
-	df11k_tensor_init(&t, &P, enc, tables, win_off);
+	df11k_tensor_init(&t, &P, enc, tables, win_off, run_off);
 
 	/* The work items checked, and random stream and sm bytes in them. */
 	const uint64_t item_elems = (uint64_t)1 << (t.item_log2 + L.window_log2);
@@ -812,21 +882,54 @@ static void test_index_past_4g(void **state)
 		     k < ((items[i] + 1) << t.item_log2) && k < L.n_windows; k++)
 			assert_int_equal(win_off[k],
 					 (k & ((1u << t.item_log2) - 1)) << L.window_log2);
+	/* The entry launch's threads for those windows and one after each
+	 * item (the last lane of an item reads the next run's entry): one
+	 * code per bit, so a run's entry is its distance from its block's
+	 * start, gap 0. */
+	static df11k_smem esh;
+	memset(&esh, 0xcd, sizeof esh);
+	for (uint32_t tid = 0; tid < DF11K_THREADS; tid++)
+		df11k_load_tables(&t, &esh, tid);
+	for (int i = 0; i < 6; i++) {
+		for (uint64_t k = items[i] << t.item_log2;
+		     k <= ((items[i] + 1) << t.item_log2) && k < L.n_windows; k++)
+			df11k2_window_entries(&t, &esh, k, run_off, &err);
+		for (uint64_t ru = (items[i] << t.item_log2) << (11 - t.run_log2);
+		     ru < (((items[i] + 1) << t.item_log2) << (11 - t.run_log2)) &&
+		     ru < t.n_runs; ru++) {
+			uint64_t bit = ru << t.run_log2, b0 = bit & ~((1ull << 17) - 1);
+			if (bit < n) /* one code per bit */
+				assert_int_equal(run_off[ru], bit - b0);
+			else /* past the stream's end: no code starts */
+				assert_int_equal(run_off[ru],
+						 (n - b0) | (DF11_GAP_NONE
+							     << DF11K2_RUN_GAP_SHIFT));
+		}
+	}
+	assert_int_equal(err, 0);
 
+	/* Staged CTAs: DF11K_THREADS runs each; those of the same elements. */
+	const uint64_t stg_elems = (uint64_t)DF11K_THREADS << t.run_log2;
 	for (int kern = 0; kern < 2; kern++) {
 		g_kernel = kern ? DF11_CUDA_KERNEL_STAGED : DF11_CUDA_KERNEL_WINDOW;
 		memset(&b, 0, sizeof b);
-		assert_int_equal(df11k_job_init(&J, &t, P.block_starts, 0, n, dst),
-				 DF11_OK);
-		assert_int_equal(J.n_items, last + 1);
+		assert_int_equal(df11k_job_init(&J, &t, P.block_starts, 0, n, dst,
+						g_kernel), DF11_OK);
+		assert_int_equal(J.n_items, kern ? (t.n_runs + DF11K_THREADS - 1) /
+							   DF11K_THREADS
+						 : last + 1);
 		assert_int_equal(df11k_batch_add(&b, &J), DF11_OK);
 		err = 0;
 		ring_faults = 0;
 		for (int i = 0; i < 6; i++) {
-			if (g_kernel == DF11_CUDA_KERNEL_STAGED)
-				run_cta_staged(&b, (uint32_t)items[i], &err);
-			else
+			if (g_kernel == DF11_CUDA_KERNEL_STAGED) {
+				uint64_t a = items[i] * item_elems;
+				for (uint64_t c = a / stg_elems;
+				     c < (a + item_elems) / stg_elems && c < J.n_items; c++)
+					run_cta_staged(&b, (uint32_t)c, &err);
+			} else {
 				run_cta(&b, (uint32_t)items[i], &err);
+			}
 		}
 		assert_int_equal(err, 0);
 		assert_int_equal(ring_faults, 0);
@@ -864,6 +967,7 @@ static void test_index_past_4g(void **state)
 	g_kernel = DF11_CUDA_KERNEL_STAGED;
 	free(tables);
 	free(win_off);
+	free(run_off);
 	munmap(dst, 2 * n);
 	munmap(enc, L.total_size);
 }
