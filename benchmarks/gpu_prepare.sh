@@ -12,7 +12,7 @@
 #
 # build-gpu-pack/
 #   bin/       test_cuda_gpu, test_forward_cuda, bench_cuda_decode
-#              (+ _cta<n>_step<s>: other CTA sizes and step lengths),
+#              (+ _cta<n>_step<s>_run<r>: other CTA sizes, steps, runs),
 #              bench_forward, df11-run
 #   lib/       libcmocka, libjansson, libxxhash (the binaries' non-system
 #              libraries; CUDA's libcublasLt comes from the GPU machine)
@@ -51,16 +51,18 @@ mkdir -p "$PACK/bin" "$PACK/lib" "$PACK/data"
 for t in "${TARGETS[@]}"; do
 	cp build-gpu/bin/"$t" "$PACK/bin/"
 done
-# Other CTA sizes and step lengths of the staged kernel (the default is
-# 128 threads, 16 lookups per step; scripts/test-ptxas.sh lists them all).
-for cfg in "5 16" "6 16" "7 8" "8 8"; do
-	read -r n st <<<"$cfg"
-	d=build-gpu-cta${n}-step$st
-	echo "== $d (bench_cuda_decode, $((1 << n)) threads per CTA, steps of $st)"
+# Other CTA sizes, step lengths and run lengths of the staged kernel (the
+# default is 128 threads, 16 lookups per step, 512-bit runs;
+# scripts/test-ptxas.sh lists what compiles).
+for cfg in "5 16 9" "6 16 9" "7 8 9" "8 8 9" "7 16 8" "7 16 11"; do
+	read -r n st r <<<"$cfg"
+	d=build-gpu-cta${n}-step$st-run$r
+	echo "== $d (bench_cuda_decode, $((1 << n)) threads per CTA, steps of $st, runs of $((1 << r)) bits)"
 	configure "$d" -DDF11_CUDA_CTA_LOG2=$n -DDF11_CUDA_STAGED_STEP=$st \
-		-DDF11_BUILD_TESTS=OFF
+		-DDF11_CUDA_RUN_LOG2=$r -DDF11_BUILD_TESTS=OFF
 	cmake --build "$d" -j"$J" --target bench_cuda_decode >/dev/null
-	cp "$d/bin/bench_cuda_decode" "$PACK/bin/bench_cuda_decode_cta${n}_step$st"
+	cp "$d/bin/bench_cuda_decode" \
+		"$PACK/bin/bench_cuda_decode_cta${n}_step${st}_run$r"
 done
 
 # Libraries outside glibc, libstdc++ and CUDA, by soname.

@@ -21,7 +21,7 @@
 #   sanitize  compute-sanitizer memcheck and racecheck on test_cuda_gpu
 #             (a Nemo layer at 1/8 of each dimension), memcheck on
 #             test_forward_cuda
-#   tune      bench_cuda_decode with other CTA sizes and step lengths
+#   tune      bench_cuda_decode with other CTA sizes, steps and runs
 #             (gpu_prepare.sh builds them; up to 256 MiB and a layer)
 #
 # BUDGET_S (default 540): the seconds this call may take. A step starts

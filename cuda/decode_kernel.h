@@ -30,8 +30,8 @@
  *   finish  each window's offset from its item's first element is stored
  *           in the model (win_off, 4 bytes per window).
  * Decode launch of the window kernel (the staged kernel of
- * cuda/decode_staged.h, libdf11_cuda's default, shares the work items, the
- * launch parameters and the index helpers here):
+ * cuda/decode_staged.h, libdf11_cuda's default, shares the launch
+ * parameters and the index helpers here; its lanes own finer runs):
  *   each thread looks up where its windows' codes go, skips windows wholly
  *   before the range, decodes once and writes BF16: exponents collect in a
  *   register 8 at a time, are joined with 8 sign|mantissa bytes and stored

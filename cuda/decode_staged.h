@@ -5,12 +5,14 @@
  * (tests/test_cuda_emul.c) runs these functions for every lane of every
  * warp of every CTA, phase by phase, with the shared memory emulated.
  *
- * Work: the same as the window kernel's. One CTA of DF11K_THREADS threads
- * per work item; thread t of the item owns windows [t*2^wpt, (t+1)*2^wpt)
- * and decodes every code that starts in them, from where the upload's count
- * launch said their first element goes (win_off). What differs is how a
- * warp moves bytes: its 32 lanes decode side by side in STEPS of
- * DF11K2_STEP table lookups, and between steps the warp as a whole
+ * Work: runs of 2^run_log2 stream bits (DF11K2_RUN_LOG2, 512 by default;
+ * a tensor's windows when those are shorter). CTA c takes runs
+ * [c*DF11K_THREADS, (c+1)*DF11K_THREADS), one per thread (a lane), and the
+ * lane decodes every code that starts in its run, from the entry points
+ * the upload's entry launch recorded (run_off: where the run's first code
+ * starts and where its output goes). How a warp moves bytes: its 32 lanes
+ * decode side by side in STEPS of DF11K2_STEP table lookups, and between
+ * steps the warp as a whole
  *
  *   flushes  every 8-element chunk of output that some lane completed:
  *            the exponents wait in shared memory (a ring of DF11K2_CHUNKS
