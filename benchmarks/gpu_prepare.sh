@@ -12,8 +12,8 @@
 #
 # build-gpu-pack/
 #   bin/       test_cuda_gpu, test_forward_cuda, bench_cuda_decode
-#              (+ _cta5, _cta7, _cta8: other CTA sizes), bench_forward,
-#              df11-run
+#              (+ _cta<n>_step<s>_run<r>: other CTA sizes, steps, runs),
+#              bench_forward, df11-run
 #   lib/       libcmocka, libjansson, libxxhash (the binaries' non-system
 #              libraries; CUDA's libcublasLt comes from the GPU machine)
 #   data/      stories260K
@@ -51,11 +51,18 @@ mkdir -p "$PACK/bin" "$PACK/lib" "$PACK/data"
 for t in "${TARGETS[@]}"; do
 	cp build-gpu/bin/"$t" "$PACK/bin/"
 done
-for n in 5 7 8; do
-	echo "== build-gpu-cta$n (bench_cuda_decode, $((1 << n)) threads per CTA)"
-	configure build-gpu-cta$n -DDF11_CUDA_CTA_LOG2=$n -DDF11_BUILD_TESTS=OFF
-	cmake --build build-gpu-cta$n -j"$J" --target bench_cuda_decode >/dev/null
-	cp build-gpu-cta$n/bin/bench_cuda_decode "$PACK/bin/bench_cuda_decode_cta$n"
+# Other CTA sizes, step lengths and run lengths of the staged kernel (the
+# default is 128 threads, 16 lookups per step, 512-bit runs;
+# scripts/test-ptxas.sh lists what compiles).
+for cfg in "5 16 9" "6 16 9" "7 8 9" "8 8 9" "7 16 8" "7 16 11"; do
+	read -r n st r <<<"$cfg"
+	d=build-gpu-cta${n}-step$st-run$r
+	echo "== $d (bench_cuda_decode, $((1 << n)) threads per CTA, steps of $st, runs of $((1 << r)) bits)"
+	configure "$d" -DDF11_CUDA_CTA_LOG2=$n -DDF11_CUDA_STAGED_STEP=$st \
+		-DDF11_CUDA_RUN_LOG2=$r -DDF11_BUILD_TESTS=OFF
+	cmake --build "$d" -j"$J" --target bench_cuda_decode >/dev/null
+	cp "$d/bin/bench_cuda_decode" \
+		"$PACK/bin/bench_cuda_decode_cta${n}_step${st}_run$r"
 done
 
 # Libraries outside glibc, libstdc++ and CUDA, by soname.

@@ -13,14 +13,16 @@
 #             and batches; a full Nemo layer, also replayed from a CUDA
 #             graph), test_forward_cuda (DF11 == BF16 bit for bit, CUDA vs
 #             the CPU reference), df11-run --device cuda on stories260K
-#   bench     bench_cuda_decode: decode GB/s, 8 MiB .. 1 GiB and a Nemo
-#             layer, beside cudaMemcpy and the read+write bound
+#   bench     bench_cuda_decode: decode GB/s of the window and the staged
+#             kernel, 8 MiB .. 1 GiB, a Nemo layer (9 tensors) and a
+#             2.2G-element tensor, beside cudaMemcpy and the read+write
+#             bound
 #   forward   bench_forward: the BF16 vs DF11 table on a synthetic nemo-12b
 #   sanitize  compute-sanitizer memcheck and racecheck on test_cuda_gpu
 #             (a Nemo layer at 1/8 of each dimension), memcheck on
 #             test_forward_cuda
-#   tune      bench_cuda_decode with 32-, 128- and 256-thread CTAs (up to
-#             256 MiB)
+#   tune      bench_cuda_decode with other CTA sizes, steps and runs
+#             (gpu_prepare.sh builds them; up to 256 MiB and a layer)
 #
 # BUDGET_S (default 540): the seconds this call may take. A step starts
 # only if its minimum fits in what is left and runs under a timeout of what
@@ -166,7 +168,7 @@ for step in "${STEPS[@]}"; do
 		;;
 	bench)
 		F=$LOG/bench-decode.log
-		capped 240 60 "$F" "bench_cuda_decode" "$BIN/bench_cuda_decode"
+		capped 300 90 "$F" "bench_cuda_decode" "$BIN/bench_cuda_decode"
 		# bench_cuda_decode's device line and its table to the end.
 		{ grep -E '^(device|median)' "$F"; sed -n '/^tensor /,$p' "$F"; } |
 			tee -a "$SUMMARY"
@@ -198,12 +200,14 @@ for step in "${STEPS[@]}"; do
 	tune)
 		F=$LOG/tune.log
 		: >>"$F"
-		for n in 5 7 8; do
-			b=$BIN/bench_cuda_decode_cta$n
-			[ -x "$b" ] || { say "tune: $b missing"; continue; }
-			capped 90 40 "$F" "bench_cuda_decode, $((1 << n))-thread CTAs" \
-				"$b" --max-mib 256 --runs 20
+		found=0
+		for b in "$BIN"/bench_cuda_decode_cta*; do
+			[ -x "$b" ] || continue
+			found=1
+			capped 90 40 "$F" "$(basename "$b")" "$b" --max-mib 256 \
+				--runs 20 --no-huge
 		done
+		[ $found = 1 ] || say "tune: no bench_cuda_decode_cta* in $BIN"
 		grep -E '^(== |tensor |matrix |nemo )' "$F" | tee -a "$SUMMARY"
 		;;
 	*)

@@ -10,8 +10,9 @@
  *
  *   stream  |win 0|win 1|win 2| ... |win 63|win 64| ...       W bits each
  *   blocks  |<------------ block 0 ------->|<-- block 1 ...   2^block_log2 wins
- *   items   |<------------ item 0 -------->|<-- item 1 ...    max(64, block) wins
+ *   items   |<------------ item 0 -------->|<-- item 1 ...    max(T, block) wins
  *   threads |t0   |t1   |t2   | ... |t63  |                   2^wpt_log2 wins each
+ *                                     (T = DF11K_THREADS, 64 drawn here)
  *
  * One CTA of DF11K_THREADS threads takes one work item: a run of whole
  * blocks, so its first output element is a block start from the index.
@@ -28,7 +29,9 @@
  *           land where block_starts says;
  *   finish  each window's offset from its item's first element is stored
  *           in the model (win_off, 4 bytes per window).
- * Decode launch (every decode, batch or range):
+ * Decode launch of the window kernel (the staged kernel of
+ * cuda/decode_staged.h, libdf11_cuda's default, shares the launch
+ * parameters and the index helpers here; its lanes own finer runs):
  *   each thread looks up where its windows' codes go, skips windows wholly
  *   before the range, decodes once and writes BF16: exponents collect in a
  *   register 8 at a time, are joined with 8 sign|mantissa bytes and stored
@@ -61,7 +64,7 @@
 /* Threads per CTA, log2 (5..8): CMake's DF11_CUDA_CTA_LOG2. A work item
  * holds at least this many windows. */
 #ifndef DF11K_THREADS_LOG2
-#define DF11K_THREADS_LOG2 6
+#define DF11K_THREADS_LOG2 7
 #endif
 #if DF11K_THREADS_LOG2 < 5 || DF11K_THREADS_LOG2 > 8
 #error "DF11K_THREADS_LOG2 must be 5..8"
@@ -150,6 +153,8 @@ typedef struct df11k_tensor {
 	const uint32_t *multi;        /* [4096] df11k_multi_entry */
 	const uint8_t *code_len;      /* [256] code length per exponent */
 	const df11_huff_canon *canon; /* slow path for codes over 12 bits */
+	const uint32_t *multi2;       /* staged kernel's lookup table
+					 (decode_staged.h) */
 	const uint8_t *block_starts;  /* u64 LE per block, 8-aligned */
 	const uint8_t *gaps;          /* nibble per window */
 	const uint8_t *plane;         /* sm plane; raw: the u16 words */
@@ -157,13 +162,16 @@ typedef struct df11k_tensor {
 	const uint32_t *win_off;      /* [n_windows] element of each window's
 					 first code, from its item's first
 					 (made at upload by the count launch) */
+	const uint32_t *run_off;      /* [n_runs] staged kernel's entry points
+					 (decode_staged.h, made at upload) */
+	uint64_t n_runs;              /* runs of 2^run_log2 bits */
 	uint64_t stream_words;        /* 32-bit words readable at stream */
 	uint64_t n_elems, stream_bits, n_windows, n_blocks;
 	uint32_t codec, window_log2, block_log2, max_code_len;
 	uint32_t single_exponent;
 	uint32_t item_log2; /* huffman: windows per work item, log2 */
 	uint32_t wpt_log2;  /* huffman: windows per thread, log2 */
-	uint32_t reserved;
+	uint32_t run_log2;  /* huffman: bits per staged lane's run, log2 */
 } df11k_tensor;
 
 /* Decode elements [first, first + count) of t into dst[0..count). */
@@ -370,10 +378,6 @@ DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 			/* The first code is longer than the table. */
 			uint32_t x = df11_huff_decode_slow(t->canon, buf,
 							   t->max_code_len);
-			if (x == 0) { /* impossible for a validated table */
-				*bad = 1;
-				break;
-			}
 			syms = x & 0xffu;
 			used = x >> 8;
 			c = 1;
@@ -391,6 +395,12 @@ DF11_HD uint32_t df11k_decode_windows(const df11k_tensor *t,
 			syms &= 0xffffffu >> (8 * (3 - k));
 			c = k;
 			used = l;
+		}
+		if (used == 0 || used > nb) {
+			/* No progress: a table overwritten in device memory
+			 * (impossible for a validated one). Flag and stop. */
+			*bad = 1;
+			return n;
 		}
 		n += c;
 		buf >>= used;

@@ -26,6 +26,8 @@ extern "C" {
 }
 
 #include "cuda/decode_kernel.h"
+#include "cuda/decode_staged.h"
+#include "cuda/kernels.h"
 #include "cuda/plan.h"
 #include "df11_cuda.h"
 
@@ -33,6 +35,7 @@ static_assert(DF11K_MAX_JOBS == DF11_CUDA_MAX_BATCH,
 	      "kernel batch size differs from the public one");
 static_assert(DF11K_THREADS % 32 == 0, "CTA must be whole warps");
 static_assert(alignof(df11k_smem) == 16, "tables are copied as 16-byte vectors");
+static_assert(alignof(df11k2_smem) == 16, "tables are copied as 16-byte vectors");
 
 #define HEADER_SIZE DF11K_ALIGN /* the error flag's region */
 
@@ -58,10 +61,14 @@ static df11_result cuda_fail(cudaError_t e, const char *what)
 
 /* ------------------------------------------------------------ kernel */
 
+/* Every kernel says "at least 1 CTA per SM" in its launch bounds: with the
+ * thread count alone, ptxas caps 128- and 256-thread builds at 40
+ * registers and the count kernel spills (scripts/test-ptxas.sh). */
+
 /* One CTA per work item (decode_kernel.h). The batch is a __grid_constant__
  * parameter, so &b.job[j] points into parameter space instead of forcing a
  * local copy of the 3 KB struct. */
-__global__ void __launch_bounds__(DF11K_THREADS)
+__global__ void __launch_bounds__(DF11K_THREADS, 1)
 df11k_decode_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
 {
 	__shared__ __align__(16) df11k_smem sh;
@@ -78,9 +85,75 @@ df11k_decode_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
 		atomicOr(err, DF11K_ERR_INDEX);
 }
 
+/* The refill between steps (decode_staged.h): every lane short of stream
+ * words asks for its next piece; the warp loads them, 8 per round. */
+static __device__ __forceinline__ void df11k2_refill(const df11k_tensor *t,
+						     df11k2_warp *ws,
+						     df11k2_lane *L,
+						     uint32_t lane)
+{
+	uint64_t piece = 0;
+	const uint32_t need = df11k2_lane_want(L, &piece);
+	if (need)
+		ws->want[lane] = piece;
+	uint32_t mask = __ballot_sync(DF11K2_FULL, need);
+	__syncwarp();
+	while (mask) { /* warp-uniform */
+		df11k2_refill_part(t, ws, df11k2_refill_owner(mask, lane), lane);
+		mask = df11k2_refill_next(mask);
+	}
+	if (need)
+		df11k2_lane_refilled(t, L);
+	__syncwarp();
+}
+
+/* The staged decode kernel (decode_staged.h): one CTA per work item, its
+ * warps independent after the tables are in shared memory. */
+__global__ void __launch_bounds__(DF11K_THREADS, 1)
+df11k2_decode_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
+{
+	__shared__ __align__(16) df11k2_smem sh;
+	const uint32_t tid = threadIdx.x, cta = blockIdx.x, lane = tid & 31u;
+	const df11k_job *J = &b.job[df11k_find_job(&b, cta)];
+	const uint64_t item = J->item_lo + (cta - J->item_base);
+	if (J->t.codec != DF11_CODEC_HUFFMAN) { /* CTA-uniform */
+		df11k2_plain(J, item, tid);
+		return;
+	}
+	df11k2_load_tables(&J->t, &sh, tid);
+	__syncthreads();
+	df11k2_warp *ws = &sh.warp[tid >> 5];
+	const df11k_sink sink = {J->dst, J->t.plane + J->first,
+				 (int64_t)J->count, (int)J->vec_ok};
+	df11k2_lane L;
+	df11k2_lane_init(J, item, tid, &L);
+	df11k2_refill(&J->t, ws, &L, lane); /* the two pieces around the */
+	df11k2_refill(&J->t, ws, &L, lane); /* lane's first word */
+	df11k2_lane_start(ws, lane, &L);
+	while (__any_sync(DF11K2_FULL, L.state == DF11K2_RUN)) {
+		df11k2_lane_step(&J->t, &sh, ws, lane, &sink, &L);
+		/* Inclusive scan of the pending chunks over the warp. */
+		uint32_t x = df11k2_lane_publish(ws, lane, &L);
+#pragma unroll
+		for (uint32_t d = 1; d < 32; d <<= 1) {
+			uint32_t y = __shfl_up_sync(DF11K2_FULL, x, d);
+			if (lane >= d)
+				x += y;
+		}
+		ws->incl[lane] = x;
+		__syncwarp();
+		df11k2_flush(ws, &sink, lane);
+		df11k2_lane_flushed(&L);
+		__syncwarp(); /* ring slots flushed before they are refilled */
+		df11k2_refill(&J->t, ws, &L, lane);
+	}
+	if (L.bad)
+		atomicOr(err, DF11K_ERR_INDEX);
+}
+
 /* The upload's count launch: per-window code counts, checked against the
  * index, scanned into the tensor's window offsets. */
-__global__ void __launch_bounds__(DF11K_THREADS)
+__global__ void __launch_bounds__(DF11K_THREADS, 1)
 df11k_count_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
 {
 	__shared__ __align__(16) df11k_smem sh;
@@ -121,6 +194,22 @@ df11k_count_kernel(const __grid_constant__ df11k_batch b, unsigned int *err)
 		return;
 	}
 	df11k_count_finish(&J->t, item, tid, offset, J->win_off_out);
+}
+
+/* The upload's entry launch, after the count launch: the staged kernel's
+ * run entry points, one thread per window. */
+__global__ void __launch_bounds__(DF11K_THREADS, 1)
+df11k2_entry_kernel(const df11k_tensor t, uint32_t *run_off, unsigned int *err)
+{
+	__shared__ __align__(16) df11k_smem sh;
+	const uint32_t tid = threadIdx.x;
+	df11k_load_tables(&t, &sh, tid);
+	__syncthreads();
+	uint32_t bad = 0;
+	df11k2_window_entries(&t, &sh, (uint64_t)blockIdx.x * DF11K_THREADS + tid,
+			      run_off, &bad);
+	if (bad)
+		atomicOr(err, DF11K_ERR_INDEX);
 }
 
 /* ------------------------------------------------------------ upload */
@@ -177,6 +266,20 @@ static df11_result count_windows(df11_cuda_model *m, const df11k_tensor *t,
 	e = cudaMemcpy(&flag, m->err, sizeof flag, cudaMemcpyDeviceToHost);
 	if (e != cudaSuccess)
 		return cuda_fail(e, "GPU upload: count kernel");
+	if (!flag) {
+		const uint64_t n = (t->n_windows + DF11K_THREADS - 1) / DF11K_THREADS;
+		if (n > INT32_MAX)
+			return df11_fail(DF11_LIMIT, "GPU upload: %llu CTAs",
+					 (unsigned long long)n);
+		df11k2_entry_kernel<<<(unsigned)n, DF11K_THREADS>>>(
+			*t, (uint32_t *)t->run_off, m->err);
+		e = cudaGetLastError();
+		if (e != cudaSuccess)
+			return cuda_fail(e, "GPU upload: entry kernel launch");
+		e = cudaMemcpy(&flag, m->err, sizeof flag, cudaMemcpyDeviceToHost);
+		if (e != cudaSuccess)
+			return cuda_fail(e, "GPU upload: entry kernel");
+	}
 	if (flag)
 		return df11_fail(DF11_BAD_DATA, "GPU upload: tensor %zu: the "
 				 "exponent stream disagrees with its index", i);
@@ -284,7 +387,10 @@ extern "C" df11_result df11_cuda_upload(const void *const *encoded,
 		}
 		uint32_t *win_off = (uint32_t *)(void *)(bytes +
 						df11k_win_off_offset(&P[i]));
-		df11k_tensor_init(&m->tensors[i].t, &P[i], bytes, dtab, win_off);
+		uint32_t *run_off = (uint32_t *)(void *)(bytes +
+						df11k_run_off_offset(&P[i]));
+		df11k_tensor_init(&m->tensors[i].t, &P[i], bytes, dtab, win_off,
+				  run_off);
 		if (L->codec == DF11_CODEC_HUFFMAN) {
 			r = count_windows(m, &m->tensors[i].t, win_off, i);
 			if (r != DF11_OK)
@@ -320,7 +426,7 @@ extern "C" uint64_t df11_cuda_tensor_elems(const df11_cuda_model *m, size_t i)
 
 static df11_result add_job(const df11_cuda_model *m, df11k_batch *b,
 			   size_t i, uint64_t first, uint64_t count,
-			   uint16_t *dst)
+			   uint16_t *dst, int kernel)
 {
 	if (i >= m->n)
 		return df11_fail(DF11_INVALID_ARG, "GPU decode: tensor %zu of %zu",
@@ -339,18 +445,23 @@ static df11_result add_job(const df11_cuda_model *m, df11k_batch *b,
 				 "or not 2-byte aligned", (void *)dst);
 	df11k_job J;
 	df11_result r = df11k_job_init(&J, &T->t, T->block_starts, first, count,
-				       dst);
+				       dst, kernel);
 	if (r != DF11_OK)
 		return r;
 	return df11k_batch_add(b, &J);
 }
 
 static df11_result launch(const df11_cuda_model *m, const df11k_batch *b,
-			  cudaStream_t stream)
+			  int kernel, cudaStream_t stream)
 {
 	if (b->n_items == 0)
 		return DF11_OK;
-	df11k_decode_kernel<<<b->n_items, DF11K_THREADS, 0, stream>>>(*b, m->err);
+	if (kernel == DF11_CUDA_KERNEL_WINDOW)
+		df11k_decode_kernel<<<b->n_items, DF11K_THREADS, 0, stream>>>(
+			*b, m->err);
+	else
+		df11k2_decode_kernel<<<b->n_items, DF11K_THREADS, 0, stream>>>(
+			*b, m->err);
 	cudaError_t e = cudaGetLastError();
 	if (e != cudaSuccess)
 		return cuda_fail(e, "GPU decode: kernel launch");
@@ -366,10 +477,11 @@ extern "C" df11_result df11_cuda_decode_range(const df11_cuda_model *m,
 		return df11_fail(DF11_INVALID_ARG, "GPU decode: NULL model");
 	df11k_batch b;
 	b.n_jobs = b.n_items = 0;
-	df11_result r = add_job(m, &b, i, first, count, dst);
+	df11_result r = add_job(m, &b, i, first, count, dst,
+				DF11_CUDA_KERNEL_STAGED);
 	if (r != DF11_OK)
 		return r;
-	return launch(m, &b, stream);
+	return launch(m, &b, DF11_CUDA_KERNEL_STAGED, stream);
 }
 
 extern "C" df11_result df11_cuda_decode(const df11_cuda_model *m, size_t i,
@@ -385,6 +497,17 @@ extern "C" df11_result df11_cuda_decode_batch(const df11_cuda_model *m,
 					      const df11_cuda_job *jobs,
 					      size_t n_jobs, cudaStream_t stream)
 {
+	return df11_cuda_decode_batch_kernel(m, jobs, n_jobs,
+					     DF11_CUDA_KERNEL_STAGED, stream);
+}
+
+extern "C" df11_result df11_cuda_decode_batch_kernel(const df11_cuda_model *m,
+						     const df11_cuda_job *jobs,
+						     size_t n_jobs, int kernel,
+						     cudaStream_t stream)
+{
+	if (kernel != DF11_CUDA_KERNEL_WINDOW && kernel != DF11_CUDA_KERNEL_STAGED)
+		return df11_fail(DF11_INVALID_ARG, "GPU decode: kernel %d", kernel);
 	if (!m || (!jobs && n_jobs))
 		return df11_fail(DF11_INVALID_ARG, "GPU decode: NULL model or jobs");
 	if (n_jobs > DF11_CUDA_MAX_BATCH)
@@ -394,11 +517,11 @@ extern "C" df11_result df11_cuda_decode_batch(const df11_cuda_model *m,
 	b.n_jobs = b.n_items = 0;
 	for (size_t k = 0; k < n_jobs; k++) {
 		df11_result r = add_job(m, &b, jobs[k].tensor, jobs[k].first,
-					jobs[k].count, jobs[k].dst);
+					jobs[k].count, jobs[k].dst, kernel);
 		if (r != DF11_OK)
 			return r;
 	}
-	return launch(m, &b, stream);
+	return launch(m, &b, kernel, stream);
 }
 
 extern "C" df11_result df11_cuda_check(df11_cuda_model *m, cudaStream_t stream)

@@ -6,6 +6,9 @@
 #include "common/error.h"
 #include "huffman/huffman.h"
 
+_Static_assert(DF11K_TABLES_CANON + sizeof(df11_huff_canon) <= DF11K_TABLES_MULTI2,
+	       "decode tables overlap");
+
 uint64_t df11k_tables_offset(const df11_parsed *P)
 {
 	return df11k_align(P->layout.total_size);
@@ -16,55 +19,63 @@ uint64_t df11k_win_off_offset(const df11_parsed *P)
 	return df11k_tables_offset(P) + DF11K_TABLES_SIZE;
 }
 
+uint64_t df11k_run_off_offset(const df11_parsed *P)
+{
+	return df11k_win_off_offset(P) + df11k_align(4 * P->layout.n_windows);
+}
+
+static uint32_t run_log2(const df11_layout *L)
+{
+	return L->window_log2 < DF11K2_RUN_LOG2 ? L->window_log2
+						: DF11K2_RUN_LOG2;
+}
+
+uint64_t df11k_n_runs(const df11_parsed *P)
+{
+	return P->layout.n_windows << (P->layout.window_log2 - run_log2(&P->layout));
+}
+
 uint64_t df11k_image_size(const df11_parsed *P)
 {
 	if (P->layout.codec != DF11_CODEC_HUFFMAN)
 		return df11k_tables_offset(P);
-	return df11k_win_off_offset(P) + df11k_align(4 * P->layout.n_windows);
+	return df11k_run_off_offset(P) + df11k_align(4 * df11k_n_runs(P));
 }
 
-/* The kernel's multi-symbol table (layout in decode_kernel.h, "multi"):
- * as many whole codes as fit in 12 bits, at most 3. Its own builder, so
- * that changes to the CPU decoder's table cannot change the GPU's. */
-static void fill_multi(const uint16_t *single, uint32_t *multi)
+/* A kernel's multi-symbol table (layout in decode_kernel.h, "multi"): as
+ * many whole codes as fit in `bits` bits, at most 3. */
+static void fill_multi(const uint8_t *code_len, unsigned bits, uint32_t *multi)
 {
-	const uint32_t mask = DF11K_TABLE_ENTRIES - 1u;
-	for (uint32_t idx = 0; idx <= mask; idx++) {
-		uint32_t used = 0, count = 0, syms = 0;
-		while (count < 3) {
-			/* Only bits [used, 12) of idx are known; a length of 0
-			 * marks a code longer than the table. */
-			uint16_t e = single[(idx >> used) & mask];
-			uint32_t l = e >> 8;
-			if (l == 0 || used + l > DF11_TABLE_BITS)
-				break;
-			syms |= (uint32_t)(e & 0xffu) << (8 * count);
-			used += l;
-			count++;
-		}
+	uint16_t single[DF11K_TABLE_ENTRIES];
+	/* Always `bits` bits, also when every code is shorter: the kernels'
+	 * shared-memory tables have one size. */
+	df11_huff_fill_table(code_len, bits, single);
+	for (uint32_t idx = 0; idx < (1u << bits); idx++) {
+		uint32_t syms;
+		unsigned used;
+		unsigned count = df11_huff_multi_run(single, bits, idx, 3, &syms,
+						     &used);
 		multi[idx] = df11k_multi_entry(syms, used, count);
 	}
 }
 
 void df11k_build_tables(const df11_parsed *P, uint8_t *tables)
 {
-	uint16_t single[DF11K_TABLE_ENTRIES];
 	uint32_t multi[DF11K_TABLE_ENTRIES];
 	df11_huff_canon canon;
 	memset(tables, 0, DF11K_TABLES_SIZE);
-	/* Always 12 bits, also when every code is shorter: the kernel's
-	 * shared-memory table has one size. */
-	df11_huff_fill_table(P->code_len, DF11_TABLE_BITS, single);
-	fill_multi(single, multi);
-	df11_huff_canon_init(P->code_len, &canon);
+	fill_multi(P->code_len, DF11_TABLE_BITS, multi);
 	memcpy(tables + DF11K_TABLES_MULTI, multi, sizeof multi);
+	fill_multi(P->code_len, DF11K2_LOOKUP_BITS, multi);
+	memcpy(tables + DF11K_TABLES_MULTI2, multi, 4u * DF11K2_TABLE_ENTRIES);
+	df11_huff_canon_init(P->code_len, &canon);
 	memcpy(tables + DF11K_TABLES_LEN, P->code_len, 256);
 	memcpy(tables + DF11K_TABLES_CANON, &canon, sizeof canon);
 }
 
 void df11k_tensor_init(df11k_tensor *t, const df11_parsed *P,
 		       const uint8_t *bytes, const uint8_t *tables,
-		       uint32_t *win_off)
+		       uint32_t *win_off, uint32_t *run_off)
 {
 	const df11_layout *L = &P->layout;
 	memset(t, 0, sizeof *t);
@@ -81,7 +92,11 @@ void df11k_tensor_init(df11k_tensor *t, const df11_parsed *P,
 	t->multi = (const uint32_t *)(const void *)(tables + DF11K_TABLES_MULTI);
 	t->code_len = tables + DF11K_TABLES_LEN;
 	t->canon = (const df11_huff_canon *)(const void *)(tables + DF11K_TABLES_CANON);
+	t->multi2 = (const uint32_t *)(const void *)(tables + DF11K_TABLES_MULTI2);
 	t->win_off = win_off;
+	t->run_off = run_off;
+	t->run_log2 = run_log2(L);
+	t->n_runs = df11k_n_runs(P);
 	t->block_starts = bytes + L->off_block_starts;
 	t->gaps = bytes + L->off_gaps;
 	t->stream = (const uint32_t *)(const void *)(bytes + L->off_stream);
@@ -116,7 +131,7 @@ static uint64_t block_of(const uint8_t *bs, uint64_t n_blocks, uint64_t elem)
 
 df11_result df11k_job_init(df11k_job *J, const df11k_tensor *t,
 			   const uint8_t *block_starts, uint64_t first,
-			   uint64_t count, uint16_t *dst)
+			   uint64_t count, uint16_t *dst, int kernel)
 {
 	uint64_t lo, n;
 	memset(J, 0, sizeof *J);
@@ -125,7 +140,17 @@ df11_result df11k_job_init(df11k_job *J, const df11k_tensor *t,
 	J->first = first;
 	J->count = count;
 	J->vec_ok = ((uintptr_t)dst & 15u) == 0;
-	if (t->codec == DF11_CODEC_HUFFMAN) {
+	if (t->codec == DF11_CODEC_HUFFMAN && kernel == DF11_CUDA_KERNEL_STAGED) {
+		/* Items of DF11K_THREADS runs over the blocks of the range. */
+		unsigned rpb = t->block_log2 + t->window_log2 - t->run_log2;
+		uint64_t r0 = block_of(block_starts, t->n_blocks, first) << rpb;
+		uint64_t r1 = (block_of(block_starts, t->n_blocks,
+					first + count - 1) + 1) << rpb;
+		if (r1 > t->n_runs)
+			r1 = t->n_runs;
+		lo = r0 >> DF11K_THREADS_LOG2;
+		n = ((r1 + DF11K_THREADS - 1) >> DF11K_THREADS_LOG2) - lo;
+	} else if (t->codec == DF11_CODEC_HUFFMAN) {
 		unsigned bpi = t->item_log2 - t->block_log2;
 		lo = block_of(block_starts, t->n_blocks, first) >> bpi;
 		n = (block_of(block_starts, t->n_blocks, first + count - 1) >> bpi) -

@@ -123,23 +123,7 @@ int df11_huff_lengths(const uint64_t freq[256], unsigned max_len,
 
 void df11_huff_codes(const uint8_t len[256], uint16_t code_ret[256])
 {
-	uint32_t count[17] = {0}, next[17];
-	for (unsigned s = 0; s < 256; s++)
-		count[len[s]]++;
-	count[0] = 0;
-	next[0] = next[1] = 0;
-	for (unsigned l = 1; l < 16; l++)
-		next[l + 1] = (next[l] + count[l]) << 1;
-	for (unsigned s = 0; s < 256; s++) {
-		unsigned l = len[s];
-		code_ret[s] = 0;
-		if (l == 0)
-			continue;
-		uint32_t c = next[l]++, r = 0;
-		for (unsigned i = 0; i < l; i++)
-			r |= ((c >> i) & 1u) << (l - 1u - i);
-		code_ret[s] = (uint16_t)r;
-	}
+	df11_huff_canonical(len, code_ret);
 }
 
 size_t df11_huff_table_write(const uint8_t len[256], uint8_t *out)
@@ -217,20 +201,11 @@ df11_result df11_huff_table_read(const uint8_t *p, size_t size,
 void df11_huff_fill_multi(const uint16_t *single, unsigned bits,
 			  uint64_t *multi)
 {
-	const uint32_t mask = (1u << bits) - 1u;
-	for (uint32_t idx = 0; idx <= mask; idx++) {
-		uint64_t used = 0, count = 0, syms = 0;
-		while (count < DF11_MULTI_MAX) {
-			uint16_t e = single[(idx >> used) & mask];
-			uint32_t l = e >> 8;
-			/* Only bits [used, bits) of idx are known; l == 0 marks
-			 * a code longer than the table. */
-			if (l == 0 || used + l > bits)
-				break;
-			syms |= (uint64_t)(e & 0xffu) << (8 * count);
-			used += l;
-			count++;
-		}
-		multi[idx] = syms | (used << 48) | (count << 61);
+	for (uint32_t idx = 0; idx < (1u << bits); idx++) {
+		uint32_t syms;
+		unsigned used;
+		uint64_t count = df11_huff_multi_run(single, bits, idx,
+						     DF11_MULTI_MAX, &syms, &used);
+		multi[idx] = syms | ((uint64_t)used << 48) | (count << 61);
 	}
 }

@@ -30,8 +30,31 @@
 int df11_huff_lengths(const uint64_t freq[256], unsigned max_len,
 		      uint8_t len_ret[256]);
 
-/* Canonical codes for the lengths (each <= 16), bit-reversed so that the
- * code's first bit is bit 0: ready to be OR-ed into an LSB-first stream. */
+/* Canonical codes for the lengths (each <= 15), bit-reversed so that the
+ * code's first bit is bit 0: ready to be OR-ed into an LSB-first stream.
+ * The one canonical code assignment of the encoder and every decode
+ * table. */
+DF11_HD void df11_huff_canonical(const uint8_t len[256], uint16_t code_ret[256])
+{
+	uint32_t count[17] = {0}, next[17];
+	for (unsigned s = 0; s < 256; s++)
+		count[len[s] & 15u]++;
+	count[0] = 0;
+	next[0] = next[1] = 0;
+	for (unsigned l = 1; l < 16; l++)
+		next[l + 1] = (next[l] + count[l]) << 1;
+	for (unsigned s = 0; s < 256; s++) {
+		unsigned l = len[s];
+		code_ret[s] = 0;
+		if (l == 0)
+			continue;
+		uint32_t c = next[l]++, r = 0;
+		for (unsigned i = 0; i < l; i++)
+			r |= ((c >> i) & 1u) << (l - 1u - i);
+		code_ret[s] = (uint16_t)r;
+	}
+}
+
 void df11_huff_codes(const uint8_t len[256], uint16_t code_ret[256]);
 
 /* Serialized table (docs/FORMAT.md, "Code table"):
@@ -108,20 +131,13 @@ DF11_HD uint32_t df11_huff_decode_slow(const df11_huff_canon *h, uint64_t bits,
 DF11_HD void df11_huff_fill_table(const uint8_t len[256], unsigned bits,
 				  uint16_t *table)
 {
-	uint32_t count[17] = {0}, next[17];
-	for (unsigned s = 0; s < 256; s++)
-		count[len[s] & 15u]++;
-	count[0] = 0;
-	next[0] = next[1] = 0;
-	for (unsigned l = 1; l < 16; l++)
-		next[l + 1] = (next[l] + count[l]) << 1;
+	uint16_t code[256];
+	df11_huff_canonical(len, code);
 	for (unsigned s = 0; s < 256; s++) {
 		unsigned l = len[s];
 		if (l == 0)
 			continue;
-		uint32_t c = next[l]++, r = 0;
-		for (unsigned i = 0; i < l; i++)
-			r |= ((c >> i) & 1u) << (l - 1u - i);
+		uint32_t r = code[s];
 		if (l > bits) {
 			table[r & ((1u << bits) - 1u)] = 0;
 			continue;
@@ -141,6 +157,34 @@ DF11_HD void df11_huff_fill_table(const uint8_t len[256], unsigned bits,
  * than `bits` (take the slow path). The decoder stores the low 4 bytes as
  * they are, advances by `e >> 61` and shifts by `(e >> 48) & 63`. */
 #define DF11_MULTI_MAX 4
+
+/* The whole codes at the bottom of `idx`, an index of `bits` bits into
+ * `single` (df11_huff_fill_table with the same bits), at most max_count of
+ * them: returns how many, their symbols in *syms_ret (one byte each, the
+ * first lowest) and their total length in *used_ret. Every multi-symbol
+ * table (the CPU decoder's, the GPU kernels') is built from it. */
+DF11_HD unsigned df11_huff_multi_run(const uint16_t *single, unsigned bits,
+				     uint32_t idx, unsigned max_count,
+				     uint32_t *syms_ret, unsigned *used_ret)
+{
+	const uint32_t mask = (1u << bits) - 1u;
+	unsigned used = 0, count = 0;
+	uint32_t syms = 0;
+	while (count < max_count) {
+		/* Only bits [used, bits) of idx are known; a length of 0 marks
+		 * a code longer than the table. */
+		uint16_t e = single[(idx >> used) & mask];
+		unsigned l = e >> 8;
+		if (l == 0 || used + l > bits)
+			break;
+		syms |= (uint32_t)(e & 0xffu) << (8 * count);
+		used += l;
+		count++;
+	}
+	*syms_ret = syms;
+	*used_ret = used;
+	return count;
+}
 void df11_huff_fill_multi(const uint16_t *single, unsigned bits,
 			  uint64_t *multi);
 

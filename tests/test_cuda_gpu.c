@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "cuda/kernels.h"
 #include "df11_cuda.h"
 #include "codec/parse.h"
 #include "synth/synth.h"
@@ -170,6 +171,13 @@ static void test_codec_cases(void **state)
 			dev_out o;
 			out_init(&o, ne, mis);
 			OK(df11_cuda_decode(m, i, o.dst, stream));
+			out_check(&o, s.ref[i], name);
+			/* The window kernel too (cuda/kernels.h). */
+			out_init(&o, ne, mis);
+			df11_cuda_job j = {i, 0, ne, o.dst};
+			OK(df11_cuda_decode_batch_kernel(m, &j, 1,
+							 DF11_CUDA_KERNEL_WINDOW,
+							 stream));
 			out_check(&o, s.ref[i], name);
 		}
 		df11_parsed P;
