@@ -22,6 +22,7 @@
 extern "C" {
 #include "codec/parse.h"
 #include "common/error.h"
+#include "cuda/cuda_fail.h"
 #include "huffman/huffman.h"
 }
 
@@ -52,12 +53,6 @@ struct df11_cuda_model {
 	size_t n;
 	cuda_tensor *tensors;
 };
-
-static df11_result cuda_fail(cudaError_t e, const char *what)
-{
-	return df11_fail(DF11_CUDA, "%s: %s (%s)", what, cudaGetErrorString(e),
-			 cudaGetErrorName(e));
-}
 
 /* ------------------------------------------------------------ kernel */
 
@@ -262,10 +257,10 @@ static df11_result count_windows(df11_cuda_model *m, const df11k_tensor *t,
 	df11k_count_kernel<<<b.n_items, DF11K_THREADS>>>(b, m->err);
 	cudaError_t e = cudaGetLastError();
 	if (e != cudaSuccess)
-		return cuda_fail(e, "GPU upload: count kernel launch");
+		return df11_cuda_fail(e, "GPU upload: count kernel launch");
 	e = cudaMemcpy(&flag, m->err, sizeof flag, cudaMemcpyDeviceToHost);
 	if (e != cudaSuccess)
-		return cuda_fail(e, "GPU upload: count kernel");
+		return df11_cuda_fail(e, "GPU upload: count kernel");
 	if (!flag) {
 		const uint64_t n = (t->n_windows + DF11K_THREADS - 1) / DF11K_THREADS;
 		if (n > INT32_MAX)
@@ -275,10 +270,10 @@ static df11_result count_windows(df11_cuda_model *m, const df11k_tensor *t,
 			*t, (uint32_t *)t->run_off, m->err);
 		e = cudaGetLastError();
 		if (e != cudaSuccess)
-			return cuda_fail(e, "GPU upload: entry kernel launch");
+			return df11_cuda_fail(e, "GPU upload: entry kernel launch");
 		e = cudaMemcpy(&flag, m->err, sizeof flag, cudaMemcpyDeviceToHost);
 		if (e != cudaSuccess)
-			return cuda_fail(e, "GPU upload: entry kernel");
+			return df11_cuda_fail(e, "GPU upload: entry kernel");
 	}
 	if (flag)
 		return df11_fail(DF11_BAD_DATA, "GPU upload: tensor %zu: the "
@@ -345,7 +340,7 @@ extern "C" df11_result df11_cuda_upload(const void *const *encoded,
 		e = cudaMalloc((void **)&m->mem, need);
 		if (e != cudaSuccess) {
 			m->mem = NULL;
-			r = cuda_fail(e, "GPU upload: cudaMalloc");
+			r = df11_cuda_fail(e, "GPU upload: cudaMalloc");
 			goto fail;
 		}
 		m->owned = 1;
@@ -354,7 +349,7 @@ extern "C" df11_result df11_cuda_upload(const void *const *encoded,
 	m->err = (unsigned int *)(void *)m->mem;
 	e = cudaMemset(m->mem, 0, HEADER_SIZE);
 	if (e != cudaSuccess) {
-		r = cuda_fail(e, "GPU upload: cudaMemset");
+		r = df11_cuda_fail(e, "GPU upload: cudaMemset");
 		goto fail;
 	}
 
@@ -365,7 +360,7 @@ extern "C" df11_result df11_cuda_upload(const void *const *encoded,
 		uint8_t *dtab = bytes + df11k_tables_offset(&P[i]);
 		e = cudaMemcpy(bytes, encoded[i], sizes[i], cudaMemcpyHostToDevice);
 		if (e != cudaSuccess) {
-			r = cuda_fail(e, "GPU upload: cudaMemcpy");
+			r = df11_cuda_fail(e, "GPU upload: cudaMemcpy");
 			goto fail;
 		}
 		if (L->codec == DF11_CODEC_HUFFMAN) {
@@ -373,7 +368,7 @@ extern "C" df11_result df11_cuda_upload(const void *const *encoded,
 			e = cudaMemcpy(dtab, tables, DF11K_TABLES_SIZE,
 				       cudaMemcpyHostToDevice);
 			if (e != cudaSuccess) {
-				r = cuda_fail(e, "GPU upload: cudaMemcpy");
+				r = df11_cuda_fail(e, "GPU upload: cudaMemcpy");
 				goto fail;
 			}
 			size_t bs = (size_t)L->n_blocks * 8;
@@ -403,7 +398,7 @@ extern "C" df11_result df11_cuda_upload(const void *const *encoded,
 	 * stream. */
 	e = cudaDeviceSynchronize();
 	if (e != cudaSuccess) {
-		r = cuda_fail(e, "GPU upload");
+		r = df11_cuda_fail(e, "GPU upload");
 		goto fail;
 	}
 	free(P);
@@ -464,7 +459,7 @@ static df11_result launch(const df11_cuda_model *m, const df11k_batch *b,
 			*b, m->err);
 	cudaError_t e = cudaGetLastError();
 	if (e != cudaSuccess)
-		return cuda_fail(e, "GPU decode: kernel launch");
+		return df11_cuda_fail(e, "GPU decode: kernel launch");
 	return DF11_OK;
 }
 
@@ -531,15 +526,15 @@ extern "C" df11_result df11_cuda_check(df11_cuda_model *m, cudaStream_t stream)
 	unsigned int flag = 0;
 	cudaError_t e = cudaStreamSynchronize(stream);
 	if (e != cudaSuccess)
-		return cuda_fail(e, "GPU check: cudaStreamSynchronize");
+		return df11_cuda_fail(e, "GPU check: cudaStreamSynchronize");
 	e = cudaMemcpy(&flag, m->err, sizeof flag, cudaMemcpyDeviceToHost);
 	if (e != cudaSuccess)
-		return cuda_fail(e, "GPU check: cudaMemcpy");
+		return df11_cuda_fail(e, "GPU check: cudaMemcpy");
 	if (!flag)
 		return DF11_OK;
 	e = cudaMemset(m->err, 0, sizeof flag);
 	if (e != cudaSuccess)
-		return cuda_fail(e, "GPU check: cudaMemset");
+		return df11_cuda_fail(e, "GPU check: cudaMemset");
 	return df11_fail(DF11_BAD_DATA, "GPU decode: a tensor's stream disagrees "
 			 "with its index (corrupt data); the affected work items "
 			 "wrote nothing");

@@ -34,6 +34,7 @@
 extern "C" {
 #include "common/bytes.h"
 #include "common/error.h"
+#include "cuda/cuda_fail.h"
 }
 #include "llm/forward_cuda.h"
 #include "llm/forward_kernels.cuh"
@@ -97,13 +98,8 @@ struct df11_cuda_llm {
 	df11_cuda_llm_memory mem;
 };
 
-static df11_result cuda_fail(cudaError_t e, const char *what)
-{
-	return df11_fail(DF11_CUDA, "%s: %s", what, cudaGetErrorString(e));
-}
-
 #define CU(call, what) do { cudaError_t e_ = (call); \
-	if (e_ != cudaSuccess) return cuda_fail(e_, what); } while (0)
+	if (e_ != cudaSuccess) return df11_cuda_fail(e_, what); } while (0)
 #define LT(call, what) do { cublasStatus_t s_ = (call); \
 	if (s_ != CUBLAS_STATUS_SUCCESS) return df11_fail(DF11_CUDA, \
 		"%s: cuBLASLt status %d", what, (int)s_); } while (0)
