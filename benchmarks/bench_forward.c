@@ -1,6 +1,6 @@
 /*
  * BF16 vs DF11 forward pass, side by side in one process: the model-card
- * table of issue 5 (weights, post-load and peak GiB, time to first token
+ * table (weights, post-load and peak GiB, time to first token
  * for 512- and 2048-token prompts, prefill tokens/s, decode tokens/s at
  * batch 1, 8 and 32 with 128 prompt + 128 new tokens per sequence).
  *
@@ -541,7 +541,7 @@ int main(int argc, char **argv)
 		what = model_path;
 	}
 
-	/* The points: the issue's shapes, or small ones with --quick. */
+	/* The points: the model card's shapes, or small ones with --quick. */
 	point pts[8];
 	int np = 0;
 	int t1 = quick ? 32 : 512, t2 = quick ? 64 : 2048;

@@ -1,5 +1,5 @@
 /*
- * Hostile and corrupted encoded tensors (issue 6): every header field out
+ * Hostile and corrupted encoded tensors: every header field out
  * of range, block indexes pointing outside the tensor, corrupted window
  * gaps, malformed code tables, truncation at every length, every bit flip
  * in the header, table and index. For each, every entry point (parse,

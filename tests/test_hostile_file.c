@@ -1,5 +1,5 @@
 /*
- * Hostile and corrupted checkpoint files (issue 6): safetensors headers
+ * Hostile and corrupted checkpoint files: safetensors headers
  * that lie (length 2^60, shapes whose product overflows, offsets past the
  * end, overlapping tensors), containers whose directory lies (payloads
  * outside the file or overlapping, element counts the payload cannot

@@ -50,7 +50,7 @@ static void test_default_block_log2_with_large_windows(void **state)
 	free(v);
 }
 
-/* Caught by the allocation bound of tests/test_hostile_codec.c (issue 6,
+/* Caught by the allocation bound of tests/test_hostile_codec.c (the rule
  * "a hostile file never makes a program allocate more than its contents
  * justify"): the fast decoder sized its per-thread scratch from the
  * header's window_log2 + block_log2 alone, so a 300-element tensor of
@@ -200,7 +200,7 @@ static void test_container_stored_tensor_checksums_agree(void **state)
 }
 
 /* Caught by tests/test_hostile_file.c ("2^40 elements in a small
- * payload"; issue 6: "a hostile file never makes a program allocate more
+ * payload"; the rule "a hostile file never makes a program allocate more
  * than the file's real contents justify"): a container whose directory and
  * safetensors header agreed on a BF16 tensor of 2^40 elements, stored as a
  * few hundred encoded bytes, opened fine, and df11_verify (like any
@@ -238,7 +238,7 @@ static void test_container_elements_bounded_by_payload(void **state)
 	free(enc);
 }
 
-/* Caught reviewing the container reader for issue 6 ("overlapping
+/* Caught reviewing the container reader ("overlapping
  * tensors"): the directory could point any number of tensor records at
  * one payload. With identical tensors every checksum holds, so a container
  * of N records and one 700-byte payload opened and unpacked to N times the
