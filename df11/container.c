@@ -482,7 +482,14 @@ static df11_result pack_tensor_one(pack_state *s, size_t ti)
 	}
 	uint64_t n = t->d.n_elems;
 	const df11_mfile *f = &s->m->f[t->file];
-	if ((r = buf_reserve(&s->b, IN, (size_t)t->d.nbytes)) ||
+	if (s->m->kind == DF11_KIND_DFLOAT11) {
+		/* A DFloat11 folder: its BF16 tensors are decoded. */
+		if ((r = buf_reserve(&s->b, IN, (size_t)t->d.nbytes)) ||
+		    (r = df11_mtensor_read((df11_model *)s->m, ti, s->b.p[IN],
+					   t->d.nbytes, 1)))
+			return r;
+		p->sum_orig = df11_xxh3(s->b.p[IN], (size_t)t->d.nbytes);
+	} else if ((r = buf_reserve(&s->b, IN, (size_t)t->d.nbytes)) ||
 	    (r = read_hashed(s->in_fd, (uint64_t)(t->stored - f->map.p),
 			     s->b.p[IN], t->d.nbytes, s->xxh, &p->sum_orig,
 			     s->in_path)))
@@ -519,8 +526,8 @@ static df11_result pack_body(pack_state *s)
 	memcpy(hdr, DF11_CT_MAGIC, 8);
 	df11_wr16(hdr + 8, DF11_CT_VERSION_MAJOR);
 	df11_wr16(hdr + 10, DF11_CT_VERSION_MINOR);
-	df11_wr32(hdr + 12, m->kind == DF11_KIND_FOLDER ? DF11_SRC_FOLDER
-							: DF11_SRC_FILE);
+	df11_wr32(hdr + 12, m->kind != DF11_KIND_SAFETENSORS ? DF11_SRC_FOLDER
+							     : DF11_SRC_FILE);
 	df11_wr64(hdr + 56, df11_xxh3(hdr, 56));
 	wjob j = {.fd = s->fd, .path = s->tmp, .data = hdr, .len = sizeof hdr,
 		  .buf = -1};
@@ -539,7 +546,7 @@ static df11_result pack_body(pack_state *s)
 				 0, &pf->sum, -1, NULL, 0, f->name);
 		done += f->sect_size;
 		char *path = NULL;
-		if (f->is_st && f->count) {
+		if (f->is_st && f->count && m->kind != DF11_KIND_DFLOAT11) {
 			path = m->kind == DF11_KIND_FOLDER ?
 				       df11_join_path(m->path, f->name) :
 				       strdup(m->path);
@@ -558,7 +565,7 @@ static df11_result pack_body(pack_state *s)
 		}
 		for (size_t k = f->first; f->is_st && k < f->first + f->count &&
 		     !r; k++) {
-			if (k + 1 < f->first + f->count)
+			if (k + 1 < f->first + f->count && s->in_fd >= 0)
 				prefetch(s->in_fd,
 					 (uint64_t)(m->t[k + 1].stored - f->map.p),
 					 m->t[k + 1].d.nbytes);
@@ -842,6 +849,11 @@ df11_result df11_unpack(const char *input, const char *output,
 	df11_model *m;
 	if ((r = df11_model_open(input, &m)))
 		return r;
+	if (m->kind == DF11_KIND_DFLOAT11) {
+		r = df11_dfl_unpack(m, output, opt, stats_ret);
+		df11_model_close(m);
+		return r;
+	}
 	if (m->kind != DF11_KIND_CONTAINER) {
 		df11_model_close(m);
 		return df11_fail(DF11_INVALID_ARG, "%s is not a .df11 container",
