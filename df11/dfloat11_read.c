@@ -759,6 +759,16 @@ df11_result df11_dfl_read(df11_model *m, const df11_mtensor *t, uint64_t first,
 				     m->path);
 }
 
+size_t df11_dfl_group_count(const df11_model *m)
+{
+	return m->dfl ? m->dfl->ng : 0;
+}
+
+df11_dfl_group *df11_dfl_group_get(df11_model *m, size_t i)
+{
+	return m->dfl && i < m->dfl->ng ? &m->dfl->g[i] : NULL;
+}
+
 /* ------------------------------------------------------------- export */
 
 df11_result df11_dfl_unpack(df11_model *m, const char *output,

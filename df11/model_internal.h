@@ -131,6 +131,9 @@ void df11_dfl_free(df11_dfl_model *d);
 /* Elements [first, first + count) of a decoded weight (t->dfl != 0). */
 df11_result df11_dfl_read(df11_model *m, const df11_mtensor *t, uint64_t first,
 			  uint64_t count, uint16_t *dst);
+/* Its compressed groups (for tests and tools). */
+size_t df11_dfl_group_count(const df11_model *m);
+struct df11_dfl_group *df11_dfl_group_get(df11_model *m, size_t i);
 /* Writes the BF16 checkpoint to the folder output (df11_unpack). */
 df11_result df11_dfl_unpack(df11_model *m, const char *output,
 			    const df11_pack_options *opt,

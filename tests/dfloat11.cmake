@@ -1,0 +1,12 @@
+# Official DFloat11 checkpoints: fixtures made by the official compressor
+# (tests/fixtures/make_dfloat11.py), hostile variants, a CPU model of the
+# official kernel. Included by tests/CMakeLists.txt.
+add_library(df11_dfl_testutil STATIC dfl_testutil.c)
+target_include_directories(df11_dfl_testutil PUBLIC ${CMAKE_SOURCE_DIR})
+target_compile_options(df11_dfl_testutil PRIVATE ${DF11_C_WARNINGS})
+target_link_libraries(df11_dfl_testutil PUBLIC df11 PkgConfig::CMOCKA
+  PkgConfig::JANSSON df11_model_testutil)
+
+df11_add_test(test_dfloat11 test_dfloat11.c)
+target_link_libraries(test_dfloat11 PRIVATE df11_dfl_testutil
+  df11_model_testutil PkgConfig::JANSSON)
