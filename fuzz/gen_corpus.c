@@ -17,6 +17,7 @@
 
 #include "df11.h"
 #include "df11/codec_internal.h"
+#include "df11/safetensors.h"
 #include "df11/synth.h"
 #include "huffman/huffman.h"
 
@@ -541,6 +542,74 @@ static void gen_containers(void)
 		fprintf(stderr, "could not remove %s\n", tmp);
 }
 
+/* ------------------------------------------------------------ dfloat11 */
+
+#ifndef DF11_DFLOAT11_FIXTURES
+#define DF11_DFLOAT11_FIXTURES "tests/fixtures/dfloat11"
+#endif
+
+/* Byte `at` of tensor `name`'s data in the safetensors file p. */
+static uint8_t *st_byte(uint8_t *p, size_t n, const char *name, uint64_t at)
+{
+	df11_st_header h;
+	if (df11_st_parse(p, n, n, "seed", &h) != DF11_OK) {
+		fprintf(stderr, "seed: %s\n", df11_last_error());
+		exit(1);
+	}
+	uint8_t *b = NULL;
+	for (size_t i = 0; i < h.n; i++)
+		if (!strcmp(h.t[i].name, name) && at < h.t[i].end - h.t[i].begin)
+			b = p + h.data_off + h.t[i].begin + at;
+	df11_st_header_free(&h);
+	if (!b) {
+		fprintf(stderr, "seed: no byte %llu of %s\n",
+			(unsigned long long)at, name);
+		exit(1);
+	}
+	return b;
+}
+
+/* Official files (tests/fixtures/make_dfloat11.py), as they are and with
+ * one field broken each. */
+static void gen_dfloat11(void)
+{
+	static const char *const files[][2] = {
+		{"lm_head", "lm_head.safetensors"},
+		{"layer0", "model_layers_0.safetensors"},
+	};
+	for (size_t i = 0; i < 2; i++) {
+		char path[4096];
+		size_t n;
+		snprintf(path, sizeof path, "%s/llama/df11/%s",
+			 DF11_DFLOAT11_FIXTURES, files[i][1]);
+		uint8_t *p = slurp(path, &n);
+		put("dfloat11", files[i][0], p, n);
+		free(p);
+	}
+	static const struct {
+		const char *name, *tensor;
+		uint64_t at;
+		uint8_t xor;
+	} cuts[] = {
+		{"lut_pointer_past", "lm_head.luts", 0, 0xff},
+		{"lut_length_zero", "lm_head.luts", 2 * 256 + 122, 0xff},
+		{"gap_flip", "lm_head.gaps", 9, 0x10},
+		{"position_flip", "lm_head.output_positions", 4, 0x01},
+		{"stream_flip", "lm_head.encoded_exponent", 5000, 0x20},
+		{"mantissa_flip", "lm_head.sign_mantissa", 77, 0x80},
+	};
+	char path[4096];
+	snprintf(path, sizeof path, "%s/llama/df11/lm_head.safetensors",
+		 DF11_DFLOAT11_FIXTURES);
+	for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+		size_t n;
+		uint8_t *p = slurp(path, &n);
+		*st_byte(p, n, cuts[i].tensor, cuts[i].at) ^= cuts[i].xor;
+		put("dfloat11", cuts[i].name, p, n);
+		free(p);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -557,5 +626,6 @@ int main(int argc, char **argv)
 	gen_roundtrip();
 	gen_safetensors();
 	gen_containers();
+	gen_dfloat11();
 	return 0;
 }
