@@ -402,7 +402,6 @@ static df11_result group_weights(open_state *s, size_t gi,
 		return df11_fail(DF11_BAD_DATA, "%s: group %s holds %llu weights, "
 				 "its pattern lists %llu", s->label, g->name,
 				 (unsigned long long)k, (unsigned long long)na);
-	uint64_t total = 0;
 	for (uint64_t w = 0; w < k; w++) {
 		uint64_t lo = w ? df11_rd64(g->split + 8 * (w - 1)) : 0;
 		uint64_t hi = w + 1 < k ? df11_rd64(g->split + 8 * w) : g->n;
@@ -441,7 +440,6 @@ static df11_result group_weights(open_state *s, size_t gi,
 				  4 * g->n_op + g->gaps_size + 8 * g->n_split;
 		t.share = (uint64_t)((double)stored * (double)t.n_elems /
 				     (double)g->n);
-		total += t.n_elems;
 		if ((r = add_out(s, &t))) {
 			free(t.name);
 			return r;
@@ -495,7 +493,8 @@ static df11_result find_groups(open_state *s)
 			return r;
 		}
 	}
-	qsort(s->out, s->nout, sizeof *s->out, cmp_out);
+	if (s->nout)
+		qsort(s->out, s->nout, sizeof *s->out, cmp_out);
 	for (size_t i = 1; i < s->nout; i++)
 		if (!strcmp(s->out[i].name, s->out[i - 1].name))
 			return df11_fail(DF11_BAD_DATA, "%s: two tensors named %s",
@@ -728,7 +727,8 @@ df11_result df11_dfl_open(df11_model *m)
 			      "folder", path);
 	if (!r) {
 		qsort(st, nst, sizeof *st, cmp_str);
-		qsort(s.plain, s.nplain, sizeof *s.plain, cmp_str);
+		if (s.nplain)
+			qsort(s.plain, s.nplain, sizeof *s.plain, cmp_str);
 		r = open_sources(&s, path, st, nst);
 	}
 	if (!r)
