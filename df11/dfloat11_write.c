@@ -667,7 +667,15 @@ static df11_result find_groups(export_state *s, json_t *pd, int tied)
 			for (size_t k = 0; k < nw && !r; k++) {
 				df11_tensor_desc d;
 				df11_model_tensor(m, src[k], &d);
-				if (d.dtype != DF11_DTYPE_BF16 || d.n_elems == 0)
+				/* The official loader views a group's
+				 * weights as Linear or Embedding matrices. */
+				if (d.ndim != 2)
+					r = df11_fail(DF11_INVALID_ARG, "%s: not a "
+						      "matrix (%d dimensions): the "
+						      "DFloat11 loader restores "
+						      "Linear and Embedding weights "
+						      "only", d.name, d.ndim);
+				else if (d.dtype != DF11_DTYPE_BF16 || d.n_elems == 0)
 					r = df11_fail(DF11_UNSUPPORTED, "%s: the "
 						      "DFloat11 format compresses "
 						      "BF16 weights only (it is %s)",

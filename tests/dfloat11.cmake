@@ -10,3 +10,7 @@ target_link_libraries(df11_dfl_testutil PUBLIC df11 PkgConfig::CMOCKA
 df11_add_test(test_dfloat11 test_dfloat11.c)
 target_link_libraries(test_dfloat11 PRIVATE df11_dfl_testutil
   df11_model_testutil PkgConfig::JANSSON)
+
+df11_add_test(test_dfloat11_write test_dfloat11_write.c)
+target_link_libraries(test_dfloat11_write PRIVATE df11_dfl_testutil
+  df11_model_testutil PkgConfig::JANSSON)
