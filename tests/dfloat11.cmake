@@ -14,3 +14,10 @@ target_link_libraries(test_dfloat11 PRIVATE df11_dfl_testutil
 df11_add_test(test_dfloat11_write test_dfloat11_write.c)
 target_link_libraries(test_dfloat11_write PRIVATE df11_dfl_testutil
   df11_model_testutil PkgConfig::JANSSON)
+
+# The official loader on df11's export (needs torch, transformers and the
+# dfloat11 package in Python; skipped otherwise).
+add_test(NAME dfloat11_official_loader
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/dfloat11_official.sh
+          ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/bin)
+set_tests_properties(dfloat11_official_loader PROPERTIES SKIP_RETURN_CODE 77)
