@@ -13,6 +13,11 @@
  * once. The first export is read back and compared bit for bit with the
  * input before anything is timed. --official runs SCRIPT
  * (benchmarks/official_compress_layer.py) on layer 0 and prints the ratio.
+ *
+ * Then the other direction: every compressed weight of the export read
+ * (decoded) through df11_model_read, next to the same weights read from a
+ * .df11 container of the input (df11's own codec), median of R, GB/s of
+ * BF16 out.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +181,49 @@ int main(int argc, char **argv)
 				fprintf(stderr, "official: %s", line);
 		}
 	}
+	/* Reading: the DFloat11 export vs a .df11 container. */
+	char ct[64];
+	snprintf(ct, sizeof ct, "%s/in.df11", out);
+	df11_pack_options po = {.threads = cpus, .force = 1};
+	df11_result pr = df11_pack(in, ct, &po, NULL);
+	if (pr)
+		die("pack", pr);
+	const char *paths[2] = {dst, ct}, *labels[2] = {"read DFloat11 export",
+							 "read .df11 container"};
+	for (int k = 0; k < (cpus > 1 ? 2 : 1); k++)
+		for (int w = 0; w < 2; w++) {
+			df11_model *m;
+			df11_result r = df11_model_open(paths[w], &m);
+			if (r)
+				die(paths[w], r);
+			df11_model_set_threads(m, tlist[k]);
+			double *t = calloc((size_t)repeat, sizeof *t);
+			uint64_t bytes = 0;
+			uint8_t *buf = NULL;
+			for (int rep = 0; rep < repeat; rep++) {
+				bytes = 0;
+				double t0 = now();
+				for (size_t i = 0; i < df11_model_num_tensors(m); i++) {
+					df11_tensor_desc d;
+					df11_model_tensor(m, i, &d);
+					if (!d.compressed)
+						continue;
+					buf = realloc(buf, d.nbytes);
+					if (!buf || (r = df11_model_read(m, i, buf, d.nbytes)))
+						die("read", r);
+					bytes += d.nbytes;
+				}
+				t[rep] = now() - t0;
+			}
+			qsort(t, (size_t)repeat, sizeof *t, cmp_d);
+			printf("%-28s %8d %12s %12.3f   %.2f s for %.2f GB\n",
+			       labels[w], tlist[k], "-",
+			       (double)bytes / t[repeat / 2] / 1e9, t[repeat / 2],
+			       (double)bytes / 1e9);
+			free(buf);
+			free(t);
+			df11_model_close(m);
+		}
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
 	if (system(cmd) != 0)

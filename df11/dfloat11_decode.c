@@ -34,6 +34,7 @@
 #include "df11/parallel.h"
 
 #define FAST_BITS 16
+#define MAX_WORKERS 64
 
 static uint64_t op_at(const df11_dfl_group *g, uint64_t b)
 {
@@ -371,24 +372,23 @@ df11_result df11_dfl_group_decode(df11_dfl_group *g, uint64_t first,
 	 * it. */
 	range_job j = {.g = g, .b0 = b0, .nblocks = b1 - b0 + 1, .lo = first,
 		       .hi = first + count, .dst = dst};
+	/* A worker per four blocks at least, at most MAX_WORKERS: the
+	 * error slots live on the stack (decoding does not allocate once
+	 * the table is built). */
+	block_err err[MAX_WORKERS];
 	uint64_t workers = j.nblocks / 4;
 	if (workers > (uint64_t)threads)
 		workers = (uint64_t)threads;
+	if (workers > MAX_WORKERS)
+		workers = MAX_WORKERS;
 	j.workers = workers < 1 ? 1 : (int)workers;
-	block_err err1, *err = j.workers == 1 ? &err1
-					     : calloc((size_t)j.workers, sizeof *err);
-	if (!err)
-		return df11_fail(DF11_NOMEM, "%s: group %s", label, g->name);
 	memset(err, 0, (size_t)j.workers * sizeof *err);
 	j.err = err;
 	df11_parallel_run(j.workers, range_worker, &j);
-	r = DF11_OK;
-	for (int i = 0; i < j.workers && !r; i++)
+	for (int i = 0; i < j.workers; i++)
 		if (err[i].r)
-			r = df11_fail(err[i].r, "%s: %s", label, err[i].msg);
-	if (err != &err1)
-		free(err);
-	return r;
+			return df11_fail(err[i].r, "%s: %s", label, err[i].msg);
+	return DF11_OK;
 }
 
 df11_result df11_dfl_decode_reference(const df11_dfl_group *g, uint16_t *dst,
