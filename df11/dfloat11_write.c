@@ -163,12 +163,13 @@ static inline void put32(uint8_t *p, uint32_t v)
 /* Codes w[0..n) with the code; fills c (not luts). *max_block_ret: the
  * most elements any block holds. */
 static df11_result encode_stream(const uint16_t *w, uint64_t n,
-				 const uint8_t len[256], const uint32_t code[256],
-				 coded *c, uint64_t *max_block_ret)
+				 const uint64_t count[256], const uint8_t len[256],
+				 const uint32_t code[256], coded *c,
+				 uint64_t *max_block_ret)
 {
 	uint64_t bits = 0;
-	for (uint64_t i = 0; i < n; i++)
-		bits += len[(w[i] >> 7) & 255];
+	for (unsigned e = 0; e < 256; e++)
+		bits += count[e] * len[e];
 	uint64_t nb = (bits + 7) / 8, blocks = (nb + DFL_BLOCK_BYTES - 1) /
 					       DFL_BLOCK_BYTES;
 	uint64_t chunks = blocks * DFL_THREADS_PER_BLOCK;
@@ -278,7 +279,8 @@ static df11_result code_group(const uint16_t *w, uint64_t n, coded *c,
 			if (!n_luts)
 				break; /* try a shorter limit */
 			uint64_t max_block = 0;
-			df11_result r = encode_stream(w, n, len, code, c, &max_block);
+			df11_result r = encode_stream(w, n, st.count, len, code, c,
+						      &max_block);
 			if (r)
 				return r;
 			if (max_block > DFL_MAX_BLOCK_ELEMS) {
