@@ -2,17 +2,20 @@
  * Decoding official DFloat11 groups on the CPU.
  *
  * The stream is decoded with the kernel's own lookup (dfl_lookup), so a
- * group decodes here exactly as on the GPU. Two lookups at a time come
- * from one 2^16-entry table built from the LUTs:
+ * group decodes here exactly as on the GPU. Up to four lookups at a time
+ * come from one 2^16-entry table built from the LUTs:
  *
- *   bits  0..7  first symbol     8..13 its length (1..32)
- *        14..21 second symbol   22..27 its length
- *        28..29 symbols in the entry: 0 = needs more than 16 bits (walk
- *               the LUTs), 1, or 2
+ *   bits  0..31 symbols 1..4 (8 bits each)
+ *        32..37 length of the first code (1..32)
+ *        38..43 length of all the entry's codes
+ *        44..46 codes in the entry: 0 = needs more than 16 bits (walk the
+ *               LUTs), 1..4
  *
- * A second symbol is taken only when the first code is at most 8 bits, so
- * that both lookups read bits inside the 16-bit index, as the kernel
- * would.
+ * A further symbol is taken only while the codes before it are at most 8
+ * bits in all, so that every lookup reads bits inside the 16-bit index, as
+ * the kernel would. Whole entries are taken while no code of theirs ends
+ * at a chunk boundary (where gaps are checked); otherwise codes are taken
+ * one at a time.
  *
  * Blocks (4096 stream bytes) decode independently: block b starts at bit
  * 32768 b + gap[512 b] with element output_positions[b]. While decoding,
@@ -169,27 +172,32 @@ static df11_result build_fast(df11_dfl_group *g)
 {
 	if (g->fast)
 		return DF11_OK;
-	uint32_t *t = malloc(sizeof *t << FAST_BITS);
+	uint64_t *t = malloc(sizeof *t << FAST_BITS);
 	if (!t)
 		return df11_fail(DF11_NOMEM, "decode table of %s", g->name);
 	const uint8_t *lens = g->luts + 256u * (g->n_luts - 1);
 	for (uint32_t i = 0; i < 1u << FAST_BITS; i++) {
-		unsigned v = g->luts[i >> 8];
-		if (v >= DFL_PTR_MIN)
-			v = g->luts[256u * (256u - v) + (i & 255)];
+		/* The index's bits, MSB first, as the top of a 16-bit word. */
+		uint32_t x = i << (16 - FAST_BITS);
+		unsigned v = g->luts[x >> 8];
+		if (v >= DFL_PTR_MIN && FAST_BITS >= 16)
+			v = g->luts[256u * (256u - v) + (x & 255)];
 		if (v >= DFL_PTR_MIN) {
 			t[i] = 0;
 			continue;
 		}
-		unsigned l1 = lens[v];
-		uint32_t e = v | l1 << 8 | 1u << 28;
-		if (l1 <= 8) {
-			unsigned v2 = g->luts[((i << l1) & 0xffff) >> 8];
-			if (v2 < DFL_PTR_MIN)
-				e = v | l1 << 8 | v2 << 14 | (uint32_t)lens[v2] << 22 |
-				    2u << 28;
+		unsigned l1 = lens[v], total = l1, cnt = 1;
+		uint64_t e = v;
+		while (cnt < 4 && total + 8 <= FAST_BITS) {
+			unsigned v2 = g->luts[((x << total) & 0xffff) >> 8];
+			if (v2 >= DFL_PTR_MIN || total + lens[v2] > 63)
+				break;
+			e |= (uint64_t)v2 << (8 * cnt);
+			total += lens[v2];
+			cnt++;
 		}
-		t[i] = e;
+		t[i] = e | (uint64_t)l1 << 32 | (uint64_t)total << 38 |
+		       (uint64_t)cnt << 44;
 	}
 	g->fast = t;
 	return DF11_OK;
@@ -247,7 +255,7 @@ static df11_result decode_block(const df11_dfl_group *g, uint64_t b,
 		return berr(err, g, b, "the first gap is %u, not 0",
 			    dfl_gap(g->gaps, g->gaps_size, 0));
 	const uint8_t *s = g->stream, *sm = g->sm;
-	const uint32_t *fast = g->fast;
+	const uint64_t *fast = g->fast;
 	uint64_t nb = g->n_bytes, n_chunks = (nb + 7) / 8;
 	uint64_t t = b * DFL_THREADS_PER_BLOCK;
 	uint64_t last_t = t + DFL_THREADS_PER_BLOCK; /* first chunk of b + 1 */
@@ -255,54 +263,62 @@ static df11_result decode_block(const df11_dfl_group *g, uint64_t b,
 	uint64_t next = (t + 1) * DFL_CHUNK_BITS;
 	t++;
 	int crossed = 0;
+	/* Elements e with e + 4 <= fast_end and inside [lo, hi) take the
+	 * whole-entry path. */
+	uint64_t fast_lo = lo > e ? lo : e, fast_hi = hi < end ? hi : end;
 	while (e < end) {
 		uint32_t w = peek32(s, nb, pos);
-		uint32_t f = fast[w >> 16];
-		unsigned cnt = f >> 28, sym[2], len[2];
-		if (cnt == 0) {
-			sym[0] = dfl_lookup(g->luts, g->n_luts, w, &len[0]);
-			cnt = 1;
+		uint64_t f = fast[w >> (32 - FAST_BITS)];
+		unsigned cnt = (f >> 44) & 7, total = (f >> 38) & 63;
+		if (cnt && pos + total < next && e >= fast_lo && e + 4 <= fast_hi) {
+			uint16_t *o = dst + (e - lo);
+			const uint8_t *m = sm + e;
+			o[0] = dfl_join((unsigned)f & 255, m[0]);
+			o[1] = dfl_join((unsigned)(f >> 8) & 255, m[1]);
+			o[2] = dfl_join((unsigned)(f >> 16) & 255, m[2]);
+			o[3] = dfl_join((unsigned)(f >> 24) & 255, m[3]);
+			e += cnt;
+			pos += total;
+			continue;
+		}
+		unsigned sym, len;
+		if (cnt) {
+			sym = (unsigned)f & 255;
+			len = (unsigned)(f >> 32) & 63;
 		} else {
-			sym[0] = f & 255;
-			len[0] = (f >> 8) & 63;
-			sym[1] = (f >> 14) & 255;
-			len[1] = (f >> 22) & 63;
+			sym = dfl_lookup(g->luts, g->n_luts, w, &len);
 		}
-		for (unsigned k = 0; k < cnt && e < end; k++) {
-			if (e - lo < hi - lo)
-				dst[e - lo] = dfl_join(sym[k], sm[e]);
-			e++;
-			pos += len[k];
-			if (pos < next)
-				continue;
-			/* A code starts at pos (unless the stream ended
-			 * byte-aligned) in chunk t. */
-			int starts = e < n || pos % 8;
-			if (t == last_t) {
-				if (e != end)
-					return berr(err, g, b, "its element %llu "
-						    "starts past the block (%llu "
-						    "expected)", (unsigned long long)(e - 1),
-						    (unsigned long long)end);
-				crossed = 1;
-			}
-			if (starts && t >= n_chunks && e < n)
-				return berr(err, g, b, "element %llu starts past "
-					    "the %llu-byte stream",
-					    (unsigned long long)e,
-					    (unsigned long long)nb);
-			if (starts && t < n_chunks) {
-				unsigned gap = dfl_gap(g->gaps, g->gaps_size, t);
-				if (pos - next != gap)
-					return berr(err, g, b, "a code starts at "
-						    "bit %llu of chunk %llu, its gap"
-						    " says %u",
-						    (unsigned long long)(pos - next),
-						    (unsigned long long)t, gap);
-			}
-			t++;
-			next += DFL_CHUNK_BITS;
+		if (e - lo < hi - lo)
+			dst[e - lo] = dfl_join(sym, sm[e]);
+		e++;
+		pos += len;
+		if (pos < next)
+			continue;
+		/* A code starts at pos (unless the stream ended byte-aligned)
+		 * in chunk t. */
+		int starts = e < n || pos % 8;
+		if (t == last_t) {
+			if (e != end)
+				return berr(err, g, b, "its element %llu starts "
+					    "past the block (%llu expected)",
+					    (unsigned long long)(e - 1),
+					    (unsigned long long)end);
+			crossed = 1;
 		}
+		if (starts && t >= n_chunks && e < n)
+			return berr(err, g, b, "element %llu starts past the "
+				    "%llu-byte stream", (unsigned long long)e,
+				    (unsigned long long)nb);
+		if (starts && t < n_chunks) {
+			unsigned gap = dfl_gap(g->gaps, g->gaps_size, t);
+			if (pos - next != gap)
+				return berr(err, g, b, "a code starts at bit %llu "
+					    "of chunk %llu, its gap says %u",
+					    (unsigned long long)(pos - next),
+					    (unsigned long long)t, gap);
+		}
+		t++;
+		next += DFL_CHUNK_BITS;
 	}
 	if (end == n) {
 		if ((pos + 7) / 8 != nb)
