@@ -1078,6 +1078,12 @@ df11_result df11_verify(const char *input, const char *against,
 	if (against) {
 		if ((r = df11_model_open(against, &o)))
 			goto out;
+		if (o->kind == DF11_KIND_DFLOAT11) {
+			r = df11_fail(DF11_UNSUPPORTED, "%s: a DFloat11 folder: "
+				      "decode it (df11-decode) to compare with it",
+				      against);
+			goto out;
+		}
 		if (o->kind == DF11_KIND_CONTAINER) {
 			r = df11_fail(DF11_INVALID_ARG, "%s: --against needs the "
 				      "original checkpoint, not a container",

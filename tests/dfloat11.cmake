@@ -21,3 +21,9 @@ add_test(NAME dfloat11_official_loader
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/dfloat11_official.sh
           ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/bin)
 set_tests_properties(dfloat11_official_loader PROPERTIES SKIP_RETURN_CODE 77)
+
+# The programs on official folders.
+add_test(NAME test_dfloat11_tools
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_dfloat11_tools.sh
+          ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/bin)
+set_tests_properties(test_dfloat11_tools PROPERTIES TIMEOUT 300)
