@@ -2,9 +2,11 @@
  * Fuzz target: the official DFloat11 reader (df11_model_open on a DFloat11
  * folder, then every tensor, ranges and the checkpoint's files).
  *
- * Input: one safetensors file, written as model.safetensors into a folder
- * whose config.json is a small Llama's with the official pattern_dict (the
- * tests' fixture, tests/fixtures/dfloat11/llama). Properties:
+ * Input: one byte choosing config.json (even: the Llama fixture's,
+ * tests/fixtures/dfloat11/llama, hidden 64; odd: a tiny Llama, hidden 8,
+ * whose groups fit one block and small inputs), then one safetensors file,
+ * written as model.safetensors beside that config.json; both configs carry
+ * the official pattern_dict. Properties:
  *   - nothing crashes or hangs, whatever the bytes;
  *   - a refusal is a data error (DF11_BAD_DATA, DF11_UNSUPPORTED,
  *     DF11_LIMIT), never a usage or memory error on a small file;
@@ -23,17 +25,24 @@
 #include "df11/model_internal.h"
 #include "fuzz/fuzz.h"
 
-static const char config[] =
+#define PATTERNS                                                            \
+	" \"dfloat11_config\": {\"version\": \"0.5.0\", \"threads_per_block\":" \
+	" [512], \"bytes_per_thread\": 8, \"pattern_dict\": {\"lm_head\": []," \
+	" \"model\\\\.embed_tokens\": [], \"model\\\\.layers\\\\.\\\\d+\":" \
+	" [\"self_attn.q_proj\", \"self_attn.k_proj\", \"self_attn.v_proj\"," \
+	" \"self_attn.o_proj\", \"mlp.gate_proj\", \"mlp.up_proj\"," \
+	" \"mlp.down_proj\"]}}}\n"
+
+static const char *const configs[2] = {
 	"{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\",\n"
 	" \"hidden_size\": 64, \"intermediate_size\": 172, \"vocab_size\": 300,\n"
 	" \"num_attention_heads\": 4, \"num_key_value_heads\": 2,\n"
-	" \"num_hidden_layers\": 2, \"head_dim\": 16,\n"
-	" \"dfloat11_config\": {\"version\": \"0.5.0\", \"threads_per_block\":"
-	" [512], \"bytes_per_thread\": 8, \"pattern_dict\": {\"lm_head\": [],"
-	" \"model\\\\.embed_tokens\": [], \"model\\\\.layers\\\\.\\\\d+\":"
-	" [\"self_attn.q_proj\", \"self_attn.k_proj\", \"self_attn.v_proj\","
-	" \"self_attn.o_proj\", \"mlp.gate_proj\", \"mlp.up_proj\","
-	" \"mlp.down_proj\"]}}}\n";
+	" \"num_hidden_layers\": 2, \"head_dim\": 16,\n" PATTERNS,
+	"{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\",\n"
+	" \"hidden_size\": 8, \"intermediate_size\": 16, \"vocab_size\": 32,\n"
+	" \"num_attention_heads\": 2, \"num_key_value_heads\": 1,\n"
+	" \"num_hidden_layers\": 1, \"head_dim\": 4,\n" PATTERNS,
+};
 
 static char dir[64];
 
@@ -64,12 +73,21 @@ static int data_error(df11_result r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static int config_now = -1;
 	if (!dir[0]) {
 		snprintf(dir, sizeof dir, "/tmp/df11-fuzz-dfl-XXXXXX");
 		FUZZ_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-		spill("config.json", config, sizeof config - 1);
 		atexit(cleanup);
 	}
+	if (size == 0)
+		return 0;
+	int which = data[0] & 1;
+	if (which != config_now) {
+		spill("config.json", configs[which], strlen(configs[which]));
+		config_now = which;
+	}
+	data++;
+	size--;
 	spill("model.safetensors", data, size);
 	df11_model *m;
 	df11_result r = df11_model_open(dir, &m);
