@@ -237,13 +237,7 @@ def bench_stories(args):
     import torch
     import df11.torch
     from transformers import AutoModelForCausalLM
-    path = next((p for p in (os.path.join(ROOT, "tests/fixtures/stories260K"),
-                             os.path.join(ROOT, "../shared/data/stories260K"))
-                 if os.path.isfile(os.path.join(p, "model.safetensors"))),
-                None)
-    if path is None:
-        print("stories260K not found: skipped\n")
-        return
+    path = os.path.join(ROOT, "tests/fixtures/stories260K")
     m = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).eval()
     ids = torch.arange(1, 65).unsqueeze(0) % 512
     gc.collect()

@@ -477,7 +477,14 @@ static df11_result pack_tensor_one(pack_state *s, size_t ti)
 	}
 	uint64_t n = t->d.n_elems;
 	const df11_mfile *f = &s->m->f[t->file];
-	if ((r = buf_reserve(&s->b, IN, (size_t)t->d.nbytes)) ||
+	if (s->m->kind == DF11_KIND_DFLOAT11) {
+		/* A DFloat11 folder: its BF16 tensors are decoded. */
+		if ((r = buf_reserve(&s->b, IN, (size_t)t->d.nbytes)) ||
+		    (r = df11_mtensor_read((df11_model *)s->m, ti, s->b.p[IN],
+					   t->d.nbytes, 1)))
+			return r;
+		p->sum_orig = df11_xxh3(s->b.p[IN], (size_t)t->d.nbytes);
+	} else if ((r = buf_reserve(&s->b, IN, (size_t)t->d.nbytes)) ||
 	    (r = read_hashed(s->in_fd, (uint64_t)(t->stored - f->map.p),
 			     s->b.p[IN], t->d.nbytes, s->xxh, &p->sum_orig,
 			     s->in_path)))
@@ -514,8 +521,8 @@ static df11_result pack_body(pack_state *s)
 	memcpy(hdr + DF11_CT_HDR_MAGIC, DF11_CT_MAGIC, 8);
 	df11_wr16(hdr + DF11_CT_HDR_MAJOR, DF11_CT_VERSION_MAJOR);
 	df11_wr16(hdr + DF11_CT_HDR_MINOR, DF11_CT_VERSION_MINOR);
-	df11_wr32(hdr + DF11_CT_HDR_SOURCE, m->kind == DF11_KIND_FOLDER ? DF11_SRC_FOLDER
-							: DF11_SRC_FILE);
+	df11_wr32(hdr + DF11_CT_HDR_SOURCE, m->kind != DF11_KIND_SAFETENSORS
+						? DF11_SRC_FOLDER : DF11_SRC_FILE);
 	df11_wr64(hdr + DF11_CT_HDR_SUM, df11_xxh3(hdr, DF11_CT_SUMMED));
 	wjob j = {.fd = s->fd, .path = s->tmp, .data = hdr, .len = sizeof hdr,
 		  .buf = -1};
@@ -534,7 +541,7 @@ static df11_result pack_body(pack_state *s)
 				 0, &pf->sum, -1, NULL, 0, f->name);
 		done += f->sect_size;
 		char *path = NULL;
-		if (f->is_st && f->count) {
+		if (f->is_st && f->count && m->kind != DF11_KIND_DFLOAT11) {
 			path = m->kind == DF11_KIND_FOLDER ?
 				       df11_join_path(m->path, f->name) :
 				       strdup(m->path);
@@ -553,7 +560,7 @@ static df11_result pack_body(pack_state *s)
 		}
 		for (size_t k = f->first; f->is_st && k < f->first + f->count &&
 		     !r; k++) {
-			if (k + 1 < f->first + f->count)
+			if (k + 1 < f->first + f->count && s->in_fd >= 0)
 				prefetch(s->in_fd,
 					 (uint64_t)(m->t[k + 1].stored - f->map.p),
 					 m->t[k + 1].d.nbytes);
@@ -837,6 +844,11 @@ df11_result df11_unpack(const char *input, const char *output,
 	df11_model *m;
 	if ((r = df11_model_open(input, &m)))
 		return r;
+	if (m->kind == DF11_KIND_DFLOAT11) {
+		r = df11_dfl_unpack(m, output, opt, stats_ret);
+		df11_model_close(m);
+		return r;
+	}
 	if (m->kind != DF11_KIND_CONTAINER) {
 		df11_model_close(m);
 		return df11_fail(DF11_INVALID_ARG, "%s is not a .df11 container",
@@ -1061,6 +1073,12 @@ df11_result df11_verify(const char *input, const char *against,
 	if (against) {
 		if ((r = df11_model_open(against, &o)))
 			goto out;
+		if (o->kind == DF11_KIND_DFLOAT11) {
+			r = df11_fail(DF11_UNSUPPORTED, "%s: a DFloat11 folder: "
+				      "decode it (df11-decode) to compare with it",
+				      against);
+			goto out;
+		}
 		if (o->kind == DF11_KIND_CONTAINER) {
 			r = df11_fail(DF11_INVALID_ARG, "%s: --against needs the "
 				      "original checkpoint, not a container",

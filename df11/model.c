@@ -699,6 +699,9 @@ df11_result df11_model_open(const char *path, df11_model **model_ret)
 	if (stat(path, &st) < 0) {
 		r = df11_fail_errno(errno == ENOENT ? DF11_NOT_FOUND : DF11_IO,
 				    errno, "%s", path);
+	} else if (S_ISDIR(st.st_mode) && df11_dfl_detect(path)) {
+		m->kind = DF11_KIND_DFLOAT11;
+		r = df11_dfl_open(m);
 	} else if (S_ISDIR(st.st_mode)) {
 		m->kind = DF11_KIND_FOLDER;
 		r = open_folder(m, path);
@@ -739,6 +742,7 @@ void df11_model_close(df11_model *m)
 	free(m->by_name);
 	df11_unmap(&m->cmap);
 	df11_decoder_free(m->dec);
+	df11_dfl_free(m->dfl);
 	free(m->path);
 	free(m);
 }
@@ -810,6 +814,8 @@ df11_result df11_mtensor_read(df11_model *m, size_t ti, void *dst,
 				 "given, the tensor has %llu", t->name,
 				 (unsigned long long)size,
 				 (unsigned long long)t->d.nbytes);
+	if (t->dfl)
+		return df11_dfl_read(m, t, 0, t->d.n_elems, dst);
 	if (check && t->has_sum &&
 	    df11_xxh3(t->stored, (size_t)t->d.stored_bytes) != t->sum_stored)
 		return df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored bytes "
@@ -860,6 +866,8 @@ df11_result df11_model_read_range(df11_model *m, size_t i, uint64_t first,
 				 (unsigned long long)t->d.n_elems);
 	if (count == 0)
 		return DF11_OK;
+	if (t->dfl)
+		return df11_dfl_read(m, t, first, count, dst);
 	if (!t->d.compressed) {
 		memcpy(dst, t->stored + 2 * first, (size_t)(2 * count));
 		return DF11_OK;
@@ -881,7 +889,7 @@ df11_result df11_model_encoded(const df11_model *m, size_t i,
 	if (!m || i >= m->nview || !data_ret || !size_ret)
 		return df11_fail(DF11_INVALID_ARG, "model_encoded: bad argument");
 	const df11_mtensor *t = &m->t[m->view[i]];
-	if (!t->d.compressed)
+	if (!t->d.compressed || t->dfl)
 		return df11_fail(DF11_UNSUPPORTED, "%s: tensor %s is not "
 				 "df11-encoded", m->path, t->name);
 	df11_result r = df11_mtensor_payload_check(m, t);

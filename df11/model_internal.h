@@ -13,7 +13,8 @@
 #include "df11/container_layout.h"
 #include "df11/safetensors.h"
 
-enum { DF11_KIND_SAFETENSORS, DF11_KIND_FOLDER, DF11_KIND_CONTAINER };
+enum { DF11_KIND_SAFETENSORS, DF11_KIND_FOLDER, DF11_KIND_CONTAINER,
+       DF11_KIND_DFLOAT11 };
 
 typedef struct df11_mfile {
 	char *name;           /* path relative to the checkpoint folder */
@@ -35,6 +36,7 @@ typedef struct df11_mtensor {
 	const uint8_t *stored; /* mapped stored bytes (d.stored_bytes) */
 	uint64_t sum_orig, sum_stored;
 	int has_sum;
+	size_t dfl;            /* DFloat11 folder: 1 + its piece; else 0 */
 } df11_mtensor;
 
 struct df11_model {
@@ -51,6 +53,7 @@ struct df11_model {
 	size_t *by_name;      /* view positions sorted by name */
 	df11_decoder *dec;
 	int threads;
+	struct df11_dfl_model *dfl; /* DFloat11 folder (dfloat11_read.c) */
 };
 
 uint64_t df11_xxh3(const void *p, size_t n);
@@ -70,5 +73,23 @@ df11_result df11_mtensor_payload_check(const df11_model *m,
 /* Reads tensor t (internal index) into dst; check: verify checksums. */
 df11_result df11_mtensor_read(df11_model *m, size_t ti, void *dst,
 			      uint64_t size, int check);
+
+/* Official DFloat11 folders (dfloat11_read.c). */
+typedef struct df11_dfl_model df11_dfl_model;
+/* Whether path is a folder whose config.json has "dfloat11_config". */
+int df11_dfl_detect(const char *path);
+/* Fills m (m->path is the folder) with the BF16 checkpoint it holds. */
+df11_result df11_dfl_open(df11_model *m);
+void df11_dfl_free(df11_dfl_model *d);
+/* Elements [first, first + count) of a decoded weight (t->dfl != 0). */
+df11_result df11_dfl_read(df11_model *m, const df11_mtensor *t, uint64_t first,
+			  uint64_t count, uint16_t *dst);
+/* Its compressed groups (for tests and tools). */
+size_t df11_dfl_group_count(const df11_model *m);
+struct df11_dfl_group *df11_dfl_group_get(df11_model *m, size_t i);
+/* Writes the BF16 checkpoint to the folder output (df11_unpack). */
+df11_result df11_dfl_unpack(df11_model *m, const char *output,
+			    const df11_pack_options *opt,
+			    df11_pack_stats *stats_ret);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "df11.h"
 #include "codec/parse.h"
+#include "df11/safetensors.h"
 #include "synth/synth.h"
 #include "huffman/huffman.h"
 
@@ -541,6 +542,186 @@ static void gen_containers(void)
 		fprintf(stderr, "could not remove %s\n", tmp);
 }
 
+/* ------------------------------------------------------------ dfloat11 */
+
+#ifndef DF11_DFLOAT11_FIXTURES
+#define DF11_DFLOAT11_FIXTURES "tests/fixtures/dfloat11"
+#endif
+
+/* Byte `at` of tensor `name`'s data in the safetensors file p. */
+static uint8_t *st_byte(uint8_t *p, size_t n, const char *name, uint64_t at)
+{
+	df11_st_header h;
+	if (df11_st_parse(p, n, n, "seed", &h) != DF11_OK) {
+		fprintf(stderr, "seed: %s\n", df11_last_error());
+		exit(1);
+	}
+	uint8_t *b = NULL;
+	for (size_t i = 0; i < h.n; i++)
+		if (!strcmp(h.t[i].name, name) && at < h.t[i].end - h.t[i].begin)
+			b = p + h.data_off + h.t[i].begin + at;
+	df11_st_header_free(&h);
+	if (!b) {
+		fprintf(stderr, "seed: no byte %llu of %s\n",
+			(unsigned long long)at, name);
+		exit(1);
+	}
+	return b;
+}
+
+/* A seed: the config selector byte (fuzz_dfloat11.c), then the file. */
+static void dfl_seed(const char *name, uint8_t config, const uint8_t *p,
+		     size_t n)
+{
+	uint8_t *b = malloc(n + 1);
+	if (!b)
+		exit(1);
+	b[0] = config;
+	memcpy(b + 1, p, n);
+	put("dfloat11", name, b, n + 1);
+	free(b);
+}
+
+/* A tiny Llama (fuzz_dfloat11.c's second config) exported by df11 itself:
+ * one small file per group, each a seed. */
+static void gen_dfloat11_tiny(void)
+{
+	char tmp[] = "/tmp/df11-gen-dfl-XXXXXX";
+	if (!mkdtemp(tmp)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	static const struct {
+		const char *name;
+		unsigned rows, cols;
+	} w[] = {
+		{"lm_head.weight", 32, 8},
+		{"model.embed_tokens.weight", 32, 8},
+		{"model.layers.0.input_layernorm.weight", 8, 0},
+		{"model.layers.0.mlp.down_proj.weight", 8, 16},
+		{"model.layers.0.mlp.gate_proj.weight", 16, 8},
+		{"model.layers.0.mlp.up_proj.weight", 16, 8},
+		{"model.layers.0.post_attention_layernorm.weight", 8, 0},
+		{"model.layers.0.self_attn.k_proj.weight", 4, 8},
+		{"model.layers.0.self_attn.o_proj.weight", 8, 8},
+		{"model.layers.0.self_attn.q_proj.weight", 8, 8},
+		{"model.layers.0.self_attn.v_proj.weight", 4, 8},
+		{"model.norm.weight", 8, 0},
+	};
+	size_t nw = sizeof w / sizeof *w;
+	char json[4096];
+	size_t jn = 0, off = 0;
+	static uint16_t data[4096];
+	jn += (size_t)snprintf(json + jn, sizeof json - jn, "{");
+	for (size_t i = 0; i < nw; i++) {
+		size_t n = w[i].rows * (w[i].cols ? w[i].cols : 1);
+		if (w[i].cols)
+			df11_synth_matrix(40 + i, w[i].rows, w[i].cols, 0.02f,
+					  data + off);
+		else
+			df11_synth_norm(40 + i, n, 1.0f, data + off);
+		if (w[i].cols)
+			jn += (size_t)snprintf(json + jn, sizeof json - jn,
+					       "%s\"%s\":{\"dtype\":\"BF16\","
+					       "\"shape\":[%u,%u],\"data_offsets\":"
+					       "[%zu,%zu]}", i ? "," : "", w[i].name,
+					       w[i].rows, w[i].cols, 2 * off,
+					       2 * (off + n));
+		else
+			jn += (size_t)snprintf(json + jn, sizeof json - jn,
+					       "%s\"%s\":{\"dtype\":\"BF16\","
+					       "\"shape\":[%u],\"data_offsets\":"
+					       "[%zu,%zu]}", i ? "," : "", w[i].name,
+					       w[i].rows, 2 * off, 2 * (off + n));
+		off += n;
+	}
+	snprintf(json + jn, sizeof json - jn, "}");
+	char path[4200], in[64], out[64];
+	snprintf(in, sizeof in, "%s/in", tmp);
+	snprintf(out, sizeof out, "%s/out", tmp);
+	mkdir(in, 0755);
+	snprintf(path, sizeof path, "%s/model.safetensors", in);
+	size_t hn = strlen(json);
+	uint8_t *st = malloc(8 + hn + 2 * off);
+	df11_wr64(st, hn);
+	memcpy(st + 8, json, hn);
+	memcpy(st + 8 + hn, data, 2 * off);
+	spill(path, st, 8 + hn + 2 * off);
+	free(st);
+	static const char cfg[] =
+		"{\"model_type\": \"llama\", \"hidden_size\": 8, "
+		"\"intermediate_size\": 16, \"vocab_size\": 32, "
+		"\"num_attention_heads\": 2, \"num_key_value_heads\": 1, "
+		"\"num_hidden_layers\": 1, \"head_dim\": 4, "
+		"\"tie_word_embeddings\": false}\n";
+	snprintf(path, sizeof path, "%s/config.json", in);
+	spill(path, cfg, sizeof cfg - 1);
+	df11_dfloat11_options opt = {.threads = 1};
+	if (df11_export_dfloat11(in, out, &opt, NULL) != DF11_OK) {
+		fprintf(stderr, "export: %s\n", df11_last_error());
+		exit(1);
+	}
+	static const char *const files[][2] = {
+		{"tiny_lm_head", "lm_head.safetensors"},
+		{"tiny_embed", "model_embed_tokens.safetensors"},
+		{"tiny_layer0", "model_layers_0.safetensors"},
+		{"tiny_rest", "model.safetensors"},
+	};
+	for (size_t i = 0; i < 4; i++) {
+		size_t n;
+		snprintf(path, sizeof path, "%s/%s", out, files[i][1]);
+		uint8_t *p = slurp(path, &n);
+		dfl_seed(files[i][0], 1, p, n);
+		free(p);
+	}
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmp);
+}
+
+/* Official files (tests/fixtures/make_dfloat11.py), as they are and with
+ * one field broken each. */
+static void gen_dfloat11(void)
+{
+	static const char *const files[][2] = {
+		{"lm_head", "lm_head.safetensors"},
+		{"layer0", "model_layers_0.safetensors"},
+	};
+	for (size_t i = 0; i < 2; i++) {
+		char path[4096];
+		size_t n;
+		snprintf(path, sizeof path, "%s/llama/df11/%s",
+			 DF11_DFLOAT11_FIXTURES, files[i][1]);
+		uint8_t *p = slurp(path, &n);
+		dfl_seed(files[i][0], 0, p, n);
+		free(p);
+	}
+	gen_dfloat11_tiny();
+	static const struct {
+		const char *name, *tensor;
+		uint64_t at;
+		uint8_t xor;
+	} cuts[] = {
+		{"lut_pointer_past", "lm_head.luts", 0, 0xff},
+		{"lut_length_zero", "lm_head.luts", 2 * 256 + 122, 0xff},
+		{"gap_flip", "lm_head.gaps", 9, 0x10},
+		{"position_flip", "lm_head.output_positions", 4, 0x01},
+		{"stream_flip", "lm_head.encoded_exponent", 5000, 0x20},
+		{"mantissa_flip", "lm_head.sign_mantissa", 77, 0x80},
+	};
+	char path[4096];
+	snprintf(path, sizeof path, "%s/llama/df11/lm_head.safetensors",
+		 DF11_DFLOAT11_FIXTURES);
+	for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+		size_t n;
+		uint8_t *p = slurp(path, &n);
+		*st_byte(p, n, cuts[i].tensor, cuts[i].at) ^= cuts[i].xor;
+		dfl_seed(cuts[i].name, 0, p, n);
+		free(p);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -557,5 +738,6 @@ int main(int argc, char **argv)
 	gen_roundtrip();
 	gen_safetensors();
 	gen_containers();
+	gen_dfloat11();
 	return 0;
 }

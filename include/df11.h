@@ -312,6 +312,50 @@ DF11_API df11_result df11_verify(const char *input, const char *against,
 DF11_API df11_result df11_model_tensor_header(const df11_model *m, size_t i,
 				     const void **data_ret, size_t *size_ret);
 
+/* ------------------------------------------------------------------------
+ * The official DFloat11 format (the `dfloat11` Python package, 0.5.x;
+ * docs/DFLOAT11.md). Reading needs nothing new: df11_model_open on a
+ * DFloat11 folder shows the BF16 checkpoint it holds, and df11_unpack
+ * writes that checkpoint out. Writing is df11_export_dfloat11.
+ * ---------------------------------------------------------------------- */
+
+/* Called for each group stored as plain BF16 weights because the official
+ * kernel could not decode it coded (why: e.g. "a single exponent"). */
+typedef void (*df11_dfloat11_note_fn)(void *ctx, const char *group,
+				      const char *why);
+
+typedef struct df11_dfloat11_options {
+	int threads;              /* groups coded at once; <= 0 means 1 */
+	int force;                /* replace an existing output */
+	/* pattern_dict as JSON text ({"regex": ["attr", ...], ...}, Python
+	 * regexes fully matching module paths, as the official compressor
+	 * takes it); NULL: derived from config.json for Llama, Mistral,
+	 * Qwen2, Qwen3, Gemma 2 and Gemma 3 text models. */
+	const char *pattern_dict;
+	df11_progress_fn progress;  /* may be NULL */
+	void *progress_ctx;
+	df11_dfloat11_note_fn note; /* may be NULL */
+	void *note_ctx;
+	int reserved[8];          /* must be zero (see df11_encode_options) */
+} df11_dfloat11_options;
+
+typedef struct df11_dfloat11_stats {
+	uint64_t n_groups;        /* groups written */
+	uint64_t n_plain;         /* of which stored as plain BF16 */
+	uint64_t n_weights;       /* weights in the groups */
+	uint64_t bf16_bytes;      /* their BF16 size */
+	uint64_t stored_bytes;    /* what the groups take in the output */
+} df11_dfloat11_stats;
+
+/* input: anything df11_model_open opens (a .safetensors file, a checkpoint
+ * folder, a .df11 container, a DFloat11 folder); output: the DFloat11
+ * folder to create (one file per group, model.safetensors with the other
+ * tensors, config.json with "dfloat11_config", other files carried).
+ * DF11_EXISTS if output exists and opt->force is 0. */
+DF11_API df11_result df11_export_dfloat11(const char *input, const char *output,
+				 const df11_dfloat11_options *opt,
+				 df11_dfloat11_stats *stats_ret);
+
 #ifdef __cplusplus
 }
 #endif

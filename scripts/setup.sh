@@ -17,7 +17,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # Real clients used by the tests: safetensors, h5py, and for the Python
 # package (python/) numpy, ml_dtypes, torch, transformers, tqdm, pytest and
-# its build backend, scikit-build-core.
+# its build backend, scikit-build-core; dfloat11 for the DFloat11 tests.
 pip_install() {
   python3 -m pip install -q --disable-pip-version-check "$@" ||
     python3 -m pip install -q --disable-pip-version-check --break-system-packages "$@"
@@ -26,3 +26,7 @@ python3 -c 'import numpy, safetensors, h5py' 2>/dev/null ||
   pip_install numpy safetensors h5py
 python3 -c 'import ml_dtypes, torch, transformers, tqdm, pytest, scikit_build_core' 2>/dev/null ||
   pip_install ml_dtypes torch transformers tqdm pytest scikit-build-core
+# The official DFloat11 package, whose loader reads df11's DFloat11 exports
+# in a test (its CUDA kernel modelled on the CPU).
+python3 -c 'import dfloat11, accelerate' 2>/dev/null ||
+  pip_install dfloat11==0.5.0 accelerate
