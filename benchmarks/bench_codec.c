@@ -24,6 +24,7 @@
 #include <zstd.h>
 
 #include "df11.h"
+#include "tools/timing.h"
 #include "common/parallel.h"
 #include "synth/synth.h"
 #include "huffman/huffman.h"
@@ -45,25 +46,6 @@ static tensor tensors[] = {
 	{"up_proj", 14336, 5120, 0.015f, NULL, 0},
 };
 #define NT (sizeof tensors / sizeof tensors[0])
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void die(const char *what)
 {
@@ -196,18 +178,18 @@ static result run_codec(const codec *c, int parts, int runs, uint16_t **outs)
 		}
 	}
 	for (int r = 0; r < runs; r++) {
-		double t0 = now();
+		double t0 = df11_now_s();
 		for (size_t k = 0; k < NT; k++) {
 			par_job J = {c, &tensors[k], &p[k], NULL};
 			df11_parallel_run(parts, par_compress, &J);
 		}
-		enc[r] = now() - t0;
-		t0 = now();
+		enc[r] = df11_now_s() - t0;
+		t0 = df11_now_s();
 		for (size_t k = 0; k < NT; k++) {
 			par_job J = {c, &tensors[k], &p[k], outs[k]};
 			df11_parallel_run(parts, par_decompress, &J);
 		}
-		dec[r] = now() - t0;
+		dec[r] = df11_now_s() - t0;
 		if (r == 0) /* check before the timings count */
 			for (size_t k = 0; k < NT; k++)
 				if (memcmp(outs[k], tensors[k].data, 2 * tensors[k].n))
@@ -221,8 +203,8 @@ static result run_codec(const codec *c, int parts, int runs, uint16_t **outs)
 		}
 		memset(outs[k], 0, 2 * tensors[k].n); /* poison for the next */
 	}
-	res.enc_s = median(enc, runs);
-	res.dec_s = median(dec, runs);
+	res.enc_s = df11_median(enc, runs);
+	res.dec_s = df11_median(dec, runs);
 	return res;
 }
 

@@ -30,13 +30,7 @@
 #include <unistd.h>
 
 #include "df11.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "tools/timing.h"
 
 static double cpu_now(void)
 {
@@ -170,11 +164,11 @@ static double export_once(const char *in, const char *out, int threads,
 {
 	df11_dfloat11_options opt = {.threads = threads, .force = 1,
 				     .pattern_dict = patterns};
-	double t0 = now();
+	double t0 = df11_now_s();
 	df11_result r = df11_export_dfloat11(in, out, &opt, st);
 	if (r)
 		die("export", r);
-	return now() - t0;
+	return df11_now_s() - t0;
 }
 
 int main(int argc, char **argv)
@@ -296,7 +290,7 @@ int main(int argc, char **argv)
 			uint8_t *buf = NULL;
 			for (int rep = 0; rep < repeat; rep++) {
 				bytes = 0;
-				double t0 = now();
+				double t0 = df11_now_s();
 				for (size_t i = 0; i < df11_model_num_tensors(m); i++) {
 					df11_tensor_desc d;
 					df11_model_tensor(m, i, &d);
@@ -307,7 +301,7 @@ int main(int argc, char **argv)
 						die("read", r);
 					bytes += d.nbytes;
 				}
-				t[rep] = now() - t0;
+				t[rep] = df11_now_s() - t0;
 			}
 			qsort(t, (size_t)repeat, sizeof *t, cmp_d);
 			printf("%-28s %8d %10s %10s %12.3f   %.2f s for %.2f GB\n",

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "df11.h"
+#include "tools/timing.h"
 #include "llm/forward.h"
 #include "synth/synth.h"
 #ifdef DF11_BENCH_CUDA
@@ -75,13 +76,6 @@ static void *xmalloc(size_t n)
 	if (!p)
 		die("out of host memory (%zu bytes)", n);
 	return p;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ------------------------------------------------------------------------
@@ -127,12 +121,12 @@ static void make_synth(synth_weights *sw, const df11_synth_preset *p,
 		const df11_synth_tensor *t = &list[i];
 		uint64_t shape[2] = {t->rows, t->cols};
 		int ndim = t->cols ? 2 : 1;
-		double t0 = now_s();
+		double t0 = df11_now_s();
 		df11_synth_tensor_data(t, seed, threads, buf);
-		double t1 = now_s();
+		double t1 = df11_now_s();
 		df11_result r = df11_weights_mem_add(sw->enc, t->name, ndim, shape,
 						     buf, 1);
-		double t2 = now_s();
+		double t2 = df11_now_s();
 		if (!r)
 			r = df11_weights_mem_add(sw->plain, t->name, ndim, shape, buf, 0);
 		if (r)
@@ -294,25 +288,6 @@ static void prompt_tokens(int32_t *t, int n, uint64_t seed, int vocab)
 	}
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-	return a < b ? -1 : a > b;
-}
-
-/* Nearest-rank percentile (sorts a copy). */
-static double percentile(const double *v, int n, double p)
-{
-	if (n == 0)
-		return 0;
-	double s[MAX_REPEAT];
-	memcpy(s, v, (size_t)n * sizeof *s);
-	qsort(s, (size_t)n, sizeof *s, cmp_double);
-	int k = (int)(p / 100.0 * n + 0.999999);
-	k = k < 1 ? 1 : k > n ? n : k;
-	return s[k - 1];
-}
-
 /* warmup + repeat runs of point P; every run must give the first run's
  * tokens. */
 static void run_point(runner *R, const point *P, int warmup, int repeat,
@@ -329,16 +304,16 @@ static void run_point(runner *R, const point *P, int warmup, int repeat,
 		prompt_tokens(toks + (size_t)b * T, T, 1000u * (unsigned)T + (unsigned)b,
 			      R->cfg->vocab);
 	for (int it = 0; it < warmup + repeat; it++) {
-		double t0 = now_s();
+		double t0 = df11_now_s();
 		runner_forward(R, toks, T, 1, NULL, next);
-		double t1 = now_s();
+		double t1 = df11_now_s();
 		for (int i = 0; i < G; i++) {
 			for (int b = 0; b < B; b++)
 				got[(size_t)b * G + i] = next[b];
 			if (i + 1 < G)
 				runner_forward(R, next, 1, 0, NULL, next);
 		}
-		double t2 = now_s();
+		double t2 = df11_now_s();
 		if (it == 0)
 			memcpy(res->tokens, got, (size_t)B * G * sizeof *got);
 		else if (memcmp(res->tokens, got, (size_t)B * G * sizeof *got))
@@ -351,9 +326,9 @@ static void run_point(runner *R, const point *P, int warmup, int repeat,
 			res->runs++;
 		}
 	}
-	res->ttft_p50 = percentile(res->ttft_ms, res->runs, 50);
-	res->ttft_p95 = percentile(res->ttft_ms, res->runs, 95);
-	res->decode_p50 = percentile(res->decode_ms, res->runs, 50);
+	res->ttft_p50 = df11_percentile(res->ttft_ms, res->runs, 50);
+	res->ttft_p95 = df11_percentile(res->ttft_ms, res->runs, 95);
+	res->decode_p50 = df11_percentile(res->decode_ms, res->runs, 50);
 	res->prefill_tok_s = (double)B * T / res->ttft_p50 * 1e3;
 	res->decode_tok_s = G > 1 ? (double)B * (G - 1) / res->decode_p50 * 1e3 : 0;
 #ifdef DF11_BENCH_CUDA
@@ -576,9 +551,9 @@ int main(int argc, char **argv)
 		R.last = xmalloc((size_t)cfg.vocab * sizeof(float));
 		R.w = &w[mode];
 		fprintf(stderr, "bench_forward: %s mode: loading\n", mode_name[mode]);
-		double l0 = now_s();
+		double l0 = df11_now_s();
 		run_check(&R, &mr[mode].chk);
-		mr[mode].load_s = now_s() - l0;
+		mr[mode].load_s = df11_now_s() - l0;
 #ifdef DF11_BENCH_CUDA
 		if (cuda) {
 			df11_cuda_llm_memory mem;

@@ -19,25 +19,7 @@
 #include <time.h>
 
 #include "df11.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "tools/timing.h"
 
 static void die(const char *what)
 {
@@ -98,32 +80,32 @@ int main(int argc, char **argv)
 	double *er = t, *ef = t + runs, *dr = t + 2 * runs, *df = t + 3 * runs;
 	for (int r = 0; r < runs; r++) {
 		size_t s;
-		double t0 = now();
+		double t0 = df11_now_s();
 		if (df11_encode(src, n, &opt, enc, cap, &s))
 			die("encode");
-		er[r] = now() - t0;
-		t0 = now();
+		er[r] = df11_now_s() - t0;
+		t0 = df11_now_s();
 		uint8_t *fresh = malloc(cap);
 		if (!fresh || df11_encode(src, n, &opt, fresh, cap, &s))
 			die("encode");
 		free(fresh);
-		ef[r] = now() - t0;
-		t0 = now();
+		ef[r] = df11_now_s() - t0;
+		t0 = df11_now_s();
 		if (df11_decode(dec, enc, size, dst, n))
 			die("decode");
-		dr[r] = now() - t0;
-		t0 = now();
+		dr[r] = df11_now_s() - t0;
+		t0 = df11_now_s();
 		uint16_t *fd = malloc(n * 2);
 		if (!fd || df11_decode(dec, enc, size, fd, n))
 			die("decode");
 		free(fd);
-		df[r] = now() - t0;
+		df[r] = df11_now_s() - t0;
 	}
 	printf("{\"n_elems\": %llu, \"encoded_bytes\": %zu, \"threads\": %d, "
 	       "\"runs\": %d, \"encode_reuse_s\": %.6f, \"encode_fresh_s\": "
 	       "%.6f, \"decode_reuse_s\": %.6f, \"decode_fresh_s\": %.6f}\n",
-	       (unsigned long long)n, size, threads, runs, median(er, runs),
-	       median(ef, runs), median(dr, runs), median(df, runs));
+	       (unsigned long long)n, size, threads, runs, df11_median(er, runs),
+	       df11_median(ef, runs), df11_median(dr, runs), df11_median(df, runs));
 	free(t);
 	free(src);
 	free(dst);

@@ -126,20 +126,6 @@ int df11_dfl_detect(const char *path)
 
 /* ------------------------------------------------------------ helpers */
 
-static df11_mfile *push_file(df11_model *m, const char *name)
-{
-	df11_mfile *f = realloc(m->f, (m->nf + 1) * sizeof *f);
-	if (!f)
-		return NULL;
-	m->f = f;
-	f = &m->f[m->nf];
-	memset(f, 0, sizeof *f);
-	if (!(f->name = strdup(name)))
-		return NULL;
-	m->nf++;
-	return f;
-}
-
 static int cmp_src(const void *a, const void *b)
 {
 	return strcmp(((const src_tensor *)a)->name, ((const src_tensor *)b)->name);
@@ -546,7 +532,7 @@ static df11_result add_shard(open_state *s, const char *name, size_t a,
 	memcpy(sect + 8, js, jn);
 	memset(sect + 8 + jn, ' ', padded - jn);
 	free(js);
-	df11_mfile *f = push_file(m, name);
+	df11_mfile *f = df11_model_add_file(m, name);
 	if (!f)
 		return df11_fail(DF11_NOMEM, "%s", s->label);
 	f->is_st = 1;
@@ -625,7 +611,7 @@ static df11_result add_index(open_state *s, const size_t *cut, size_t nshard,
 	json_decref(root);
 	if (!js || own(s->d, js))
 		return df11_fail(DF11_NOMEM, "%s", s->label);
-	df11_mfile *f = push_file(s->m, INDEX_NAME);
+	df11_mfile *f = df11_model_add_file(s->m, INDEX_NAME);
 	if (!f)
 		return df11_fail(DF11_NOMEM, "%s", s->label);
 	f->sect = (const uint8_t *)js;
@@ -674,14 +660,14 @@ static df11_result add_files(open_state *s, const char *path,
 		return df11_fail(r, "%s: %s", s->label, df11_last_error());
 	if (own(s->d, cfg))
 		return df11_fail(DF11_NOMEM, "%s", s->label);
-	df11_mfile *f = push_file(s->m, CONFIG_NAME);
+	df11_mfile *f = df11_model_add_file(s->m, CONFIG_NAME);
 	if (!f)
 		return df11_fail(DF11_NOMEM, "%s", s->label);
 	f->sect = (const uint8_t *)cfg;
 	f->sect_size = f->orig_size = cn;
 	for (size_t i = 0; i < s->nplain; i++) {
 		char *full = df11_join_path(path, s->plain[i]);
-		if (!full || !(f = push_file(s->m, s->plain[i]))) {
+		if (!full || !(f = df11_model_add_file(s->m, s->plain[i]))) {
 			free(full);
 			return df11_fail(DF11_NOMEM, "%s", s->label);
 		}

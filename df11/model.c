@@ -68,7 +68,7 @@ char *df11_join_path(const char *a, const char *b)
 
 /* ---------------------------------------------------------- model bits */
 
-static df11_mfile *add_file(df11_model *m, const char *name)
+df11_mfile *df11_model_add_file(df11_model *m, const char *name)
 {
 	df11_mfile *f = realloc(m->f, (m->nf + 1) * sizeof *f);
 	if (!f)
@@ -125,7 +125,7 @@ static df11_result add_st_tensors(df11_model *m, size_t fi,
 static df11_result open_st_file(df11_model *m, const char *path,
 				const char *rel)
 {
-	df11_mfile *f = add_file(m, rel);
+	df11_mfile *f = df11_model_add_file(m, rel);
 	if (!f)
 		return df11_fail(DF11_NOMEM, "%s", path);
 	f->is_st = 1;
@@ -316,7 +316,7 @@ static df11_result open_folder(df11_model *m, const char *path)
 			r = open_st_file(m, full, files.v[i]);
 			n_st++;
 		} else {
-			df11_mfile *f = add_file(m, files.v[i]);
+			df11_mfile *f = df11_model_add_file(m, files.v[i]);
 			if (!f) {
 				r = df11_fail(DF11_NOMEM, "%s", full);
 			} else if (!(r = df11_map_file(full, &f->map))) {
@@ -391,7 +391,7 @@ static df11_result ct_file_records(df11_model *m, const uint8_t *dir,
 			if (!strcmp(m->f[k].name, name))
 				return df11_fail(DF11_BAD_DATA, "%s: file %s listed "
 						 "twice", path, name);
-		df11_mfile *f = add_file(m, name);
+		df11_mfile *f = df11_model_add_file(m, name);
 		if (!f)
 			return df11_fail(DF11_NOMEM, "%s", path);
 		f->is_st = type == 0;

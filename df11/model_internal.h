@@ -58,6 +58,9 @@ struct df11_model {
 
 uint64_t df11_xxh3(const void *p, size_t n);
 
+/* Appends a file record named name (copied) to m; NULL if out of memory. */
+df11_mfile *df11_model_add_file(df11_model *m, const char *name);
+
 /* "a/b", malloc'd; NULL if out of memory. */
 char *df11_join_path(const char *a, const char *b);
 

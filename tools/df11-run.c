@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "df11.h"
+#include "tools/timing.h"
 #include "llm/forward.h"
 #ifdef DF11_RUN_CUDA
 #include "llm/forward_cuda.h"
@@ -101,13 +102,6 @@ static int32_t *parse_tokens(const char *s, int *n_ret)
 	}
 	*n_ret = n;
 	return t;
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
 /* Writes rows x vocab floats to path through a temporary name, so a failed
@@ -203,7 +197,7 @@ static void run_cpu(const run_args *a, const df11_llm_config *cfg,
 		double ttft = 0, dec = 0;
 		for (int b = 0; b < a->batch; b++) {
 			df11_cpu_llm_reset(m);
-			double t0 = now_ms();
+			double t0 = df11_now_ms();
 			if (it == 0 && b == 0 && prompt_logits) {
 				r = df11_cpu_llm_forward(m, a->prompt, a->n_prompt, 1,
 							 prompt_logits);
@@ -215,7 +209,7 @@ static void run_cpu(const run_args *a, const df11_llm_config *cfg,
 			}
 			if (r)
 				die("forward (prompt)", r);
-			double t1 = now_ms();
+			double t1 = df11_now_ms();
 			ttft += t1 - t0;
 			for (int i = 0; i < G; i++) {
 				int32_t next = df11_argmax(last, V);
@@ -225,7 +219,7 @@ static void run_cpu(const run_args *a, const df11_llm_config *cfg,
 				if ((r = df11_cpu_llm_forward(m, &next, 1, 0, last)))
 					die("forward (decode)", r);
 			}
-			dec += now_ms() - t1;
+			dec += df11_now_ms() - t1;
 		}
 		check_repeat(it, gen, got, (size_t)a->batch * G);
 		record(a, tm, it, ttft, dec);
@@ -264,10 +258,10 @@ static void run_cuda(const run_args *a, const df11_llm_config *cfg,
 	for (int it = 0; it < a->warmup + a->repeat; it++) {
 		df11_cuda_llm_reset(m);
 		float *lg = it == 0 ? all : NULL;
-		double t0 = now_ms();
+		double t0 = df11_now_ms();
 		if ((r = df11_cuda_llm_forward(m, toks, T, lg != NULL, lg, next)))
 			die("forward (prompt)", r);
-		double t1 = now_ms();
+		double t1 = df11_now_ms();
 		for (int i = 0; i < G; i++) {
 			for (int b = 0; b < B; b++)
 				got[(size_t)b * G + i] = next[b];
@@ -276,7 +270,7 @@ static void run_cuda(const run_args *a, const df11_llm_config *cfg,
 			if ((r = df11_cuda_llm_forward(m, next, 1, 0, NULL, next)))
 				die("forward (decode)", r);
 		}
-		double t2 = now_ms();
+		double t2 = df11_now_ms();
 		check_repeat(it, gen, got, (size_t)B * G);
 		record(a, tm, it, t1 - t0, t2 - t1);
 	}
@@ -297,23 +291,6 @@ static void run_cuda(const run_args *a, const df11_llm_config *cfg,
 	df11_cuda_llm_free(m);
 }
 #endif
-
-static int cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-	return a < b ? -1 : a > b;
-}
-
-/* Nearest-rank percentile of n values (sorts them). */
-static double percentile(double *v, int n, double p)
-{
-	if (n == 0)
-		return 0.0;
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	int k = (int)(p / 100.0 * n + 0.999999);
-	k = k < 1 ? 1 : k > n ? n : k;
-	return v[k - 1];
-}
 
 int main(int argc, char **argv)
 {
@@ -425,8 +402,8 @@ int main(int argc, char **argv)
 	}
 	if (a.stats) {
 		/* Medians and p95 over the timed runs. */
-		double p50 = percentile(tm.ttft_ms, tm.n, 50), p95 = percentile(tm.ttft_ms, tm.n, 95);
-		double dec = percentile(tm.decode_ms, tm.n, 50);
+		double p50 = df11_percentile(tm.ttft_ms, tm.n, 50), p95 = df11_percentile(tm.ttft_ms, tm.n, 95);
+		double dec = df11_percentile(tm.decode_ms, tm.n, 50);
 		double tok = (double)a.batch * a.n_prompt;
 		double steps = (double)a.batch * tm.decode_steps;
 		fprintf(stderr, "{\"device\": \"%s\", \"weights\": \"%s\", \"batch\": %d, "
