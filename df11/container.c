@@ -27,17 +27,18 @@
 #include "common/error.h"
 #include "codec/encode_stream.h"
 #include "codec/format.h"
+#include "codec/parse.h"
 #include "df11/fsutil.h"
 #include "df11/model_internal.h"
 
 #define QUEUE 16
-/* Output buffers: pack keeps two whole encoded tensors (the encoder
- * needs the whole tensor); unpack decodes in DECODE_CHUNK pieces, so four
- * small buffers keep the writer fed. */
+/* Output buffers: pack keeps two encoded pieces (or two whole tensors of
+ * at most a piece); unpack decodes in DECODE_CHUNK pieces, so four small
+ * buffers keep the writer fed. */
 #define PACK_BUFS 2
 #define UNPACK_BUFS 4
 #define MAXBUF 4
-#define DECODE_CHUNK ((uint64_t)32 << 20) /* bytes of decoded output */
+#define DECODE_CHUNK ((uint64_t)16 << 20) /* bytes of decoded output */
 
 /* ---------------------------------------------------------- writer thread */
 
@@ -199,7 +200,11 @@ static df11_result run_job(writer *w, const wjob *j)
 {
 	static const uint8_t zeros[DF11_CT_ALIGN];
 	df11_result r;
-	if (j->hsrc_out)
+	/* A stored tensor's original and stored hashes are of the same
+	 * bytes: one pass, as they are written. */
+	int same = j->hsrc_out && j->hsrc == j->data && j->hsrc_len == j->len &&
+		   j->hdata_out;
+	if (j->hsrc_out && !same)
 		*j->hsrc_out = df11_xxh3(j->hsrc, (size_t)j->hsrc_len);
 	/* Input pages we no longer need leave our RSS before the (slow)
 	 * write, so the next tensor's pages do not stack on top of them. */
@@ -222,6 +227,9 @@ static df11_result run_job(writer *w, const wjob *j)
 			XXH3_64bits_update(w->xxh, j->data + at, (size_t)n);
 		if ((r = df11_write_all(j->fd, j->data + at, n, j->path)))
 			return r;
+		/* Mapped input leaves RSS as it is written. */
+		if (j->drop && j->drop == j->data)
+			drop_pages(j->data + at, n);
 		at += n;
 	}
 	w->pos += j->len;
@@ -229,6 +237,8 @@ static df11_result run_job(writer *w, const wjob *j)
 		uint64_t h = XXH3_64bits_digest(w->xxh);
 		if (j->hdata_out)
 			*j->hdata_out = h;
+		if (same)
+			*j->hsrc_out = h;
 		/* Written to a temporary name that is removed on failure. */
 		if (j->check && h != j->expect)
 			return df11_fail(DF11_CHECKSUM, "%s: %s: decoded bytes differ "
@@ -957,26 +967,72 @@ typedef struct unpack_state {
 	df11_pack_stats st;
 } unpack_state;
 
-/* Decodes a tensor (its payload in the IN buffer) in DECODE_CHUNK pieces,
- * each handed to the writer as it is done; the writer's hash runs across
- * the pieces and is checked at the last one. tj: the job for the whole
- * tensor. */
+/* The first index block holding elements past elem. */
+static uint64_t block_after(const df11_parsed *P, uint64_t elem)
+{
+	uint64_t lo = 0, hi = P->layout.n_blocks;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (df11_block_start_elem(P, mid) <= elem)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? lo - 1 : 0;
+}
+
+/* A tensor failed to parse or decode: a payload that differs from its
+ * checksum is the reason given, if it does. */
+static df11_result decode_failed(const df11_model *m, const df11_mtensor *t,
+				 df11_result r)
+{
+	if (r != DF11_NOMEM &&
+	    df11_xxh3(t->stored, (size_t)t->d.stored_bytes) != t->sum_stored)
+		return df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored bytes "
+				 "differ from their checksum", m->path, t->name);
+	return df11_fail(r, "%s: tensor %s: %s", m->path, t->name,
+			 df11_last_error());
+}
+
+/* Decodes a tensor straight from the container's mapping in DECODE_CHUNK
+ * pieces, each handed to the writer as it is done; the writer's hash runs
+ * across the pieces and is checked against the original's at the last
+ * one, before anything is committed. The payload is parsed once, and its
+ * pages leave RSS as the pieces pass (the page cache keeps them). tj: the
+ * job for the whole tensor. */
 static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 				 const wjob *tj)
 {
+	df11_parsed P;
+	df11_result r = df11_parse(t->stored, (size_t)t->d.stored_bytes, &P);
+	if (r)
+		return decode_failed(s->m, t, r);
+	const df11_layout *L = &P.layout;
 	uint64_t n = t->d.n_elems, per = DECODE_CHUNK / 2;
+	uint64_t sm_off = L->codec == DF11_CODEC_RAW ? DF11_HEADER_SIZE : L->off_sm;
+	uint64_t sm_width = L->codec == DF11_CODEC_RAW ? 2 : 1;
+	uint64_t bits_log2 = L->window_log2 + L->block_log2;
+	uint64_t dropped = 0; /* stream bytes already released */
 	for (uint64_t first = 0; first < n; first += per) {
 		uint64_t cnt = n - first < per ? n - first : per;
 		int b = writer_buffer(&s->w);
-		df11_result r = buf_reserve(&s->b, b, (size_t)(2 * cnt));
+		r = buf_reserve(&s->b, b, (size_t)(2 * cnt));
 		if (!r)
-			r = df11_decode_range(s->dec, s->b.p[IN],
-					      (size_t)t->d.stored_bytes, first, cnt,
-					      (uint16_t *)(void *)s->b.p[b]);
+			r = df11_decode_parsed(s->dec, &P, first, cnt,
+					       (uint16_t *)(void *)s->b.p[b]);
 		if (r) {
 			writer_release(&s->w, b);
-			return df11_fail(r, "%s: tensor %s: %s", s->m->path,
-					 t->name, df11_last_error());
+			return r == DF11_NOMEM ? r : decode_failed(s->m, t, r);
+		}
+		drop_pages(t->stored + sm_off + sm_width * first, sm_width * cnt);
+		if (L->codec == DF11_CODEC_HUFFMAN && first + cnt < n) {
+			/* Stream bytes before the block the next piece starts
+			 * in are done with. */
+			uint64_t upto = (block_after(&P, first + cnt) << bits_log2) / 8;
+			drop_pages(P.stream + dropped, upto - dropped);
+			dropped = upto;
+		} else if (L->codec == DF11_CODEC_HUFFMAN) {
+			drop_pages(t->stored, t->d.stored_bytes);
 		}
 		wjob j = *tj;
 		int last = first + cnt == n;
@@ -1026,21 +1082,14 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			tj.drop = t->stored;
 			tj.drop_len = t->d.stored_bytes;
 		} else {
-			uint64_t h;
-			if ((r = buf_reserve(&s->b, IN, (size_t)t->d.stored_bytes)) ||
-			    (r = read_hashed(s->in_fd,
-					     (uint64_t)(t->stored - m->cmap.p),
-					     s->b.p[IN], t->d.stored_bytes, s->xxh,
-					     &h, m->path)))
-				break;
-			if (h != t->sum_stored) {
-				r = df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored "
-					      "bytes differ from their checksum",
-					      m->path, t->name);
-				break;
-			}
-			if ((r = df11_mtensor_payload_check(m, t)) ||
-			    (r = unpack_pieces(s, t, &tj)))
+			/* Decoded without hashing the payload first: the
+			 * decoder is safe on any bytes, and what it writes is
+			 * checked against the original's hash before it is
+			 * committed. Only a failure pays for the payload's hash,
+			 * to say which bytes are wrong. */
+			if ((r = df11_mtensor_payload_check(m, t)))
+				r = decode_failed(m, t, r);
+			if (r || (r = unpack_pieces(s, t, &tj)))
 				break;
 			s->st.n_compressed++;
 			*done += t->d.nbytes;
