@@ -1001,7 +1001,7 @@ static df11_result decode_failed(const df11_model *m, const df11_mtensor *t,
  * pages leave RSS as the pieces pass (the page cache keeps them). tj: the
  * job for the whole tensor. */
 static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
-				 const wjob *tj)
+				 const wjob *tj, uint64_t done, uint64_t total)
 {
 	df11_parsed P;
 	df11_result r = df11_parse(t->stored, (size_t)t->d.stored_bytes, &P);
@@ -1045,6 +1045,8 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 		j.close_fd = tj->close_fd && last;
 		if ((r = writer_push(&s->w, &j)))
 			return r;
+		if (!last && cancelled(s->opt, done + 2 * (first + cnt), total))
+			return df11_fail(DF11_CANCELLED, "interrupted");
 	}
 	return DF11_OK;
 }
@@ -1089,7 +1091,7 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			 * to say which bytes are wrong. */
 			if ((r = df11_mtensor_payload_check(m, t)))
 				r = decode_failed(m, t, r);
-			if (r || (r = unpack_pieces(s, t, &tj)))
+			if (r || (r = unpack_pieces(s, t, &tj, *done, total)))
 				break;
 			s->st.n_compressed++;
 			*done += t->d.nbytes;
