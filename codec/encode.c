@@ -63,10 +63,11 @@ static void enc_histogram(void *arg, int i)
 /* Encodes elements [b, e): src and sm point at element b. The first code
  * starts at absolute bit start_bit; out points at the byte holding that
  * bit, whose lower (start_bit & 7) bits are left zero for the previous
- * range. Slack: 8 bytes past the end. */
+ * range. prev_len: the code length of element b - 1 (0 when b is 0).
+ * Slack: 8 bytes past the end. */
 DF11_HOT void df11_enc_range(const df11_enc_code *J, const uint16_t *src_b,
 			     uint8_t *sm_b, uint64_t b, uint64_t e,
-			     uint64_t start_bit, uint8_t *out)
+			     uint64_t start_bit, unsigned prev_len, uint8_t *out)
 {
 	const uint64_t W = (uint64_t)1 << J->window_log2;
 	const uint64_t bmask = ((uint64_t)1 << J->block_log2) - 1;
@@ -74,7 +75,11 @@ DF11_HOT void df11_enc_range(const df11_enc_code *J, const uint16_t *src_b,
 	const uint8_t *len = J->len;
 	const uint64_t *pair = J->pair;
 	const uint64_t pos0 = start_bit & ~(uint64_t)7;
-	uint64_t boundary = (start_bit + W - 1) & ~(W - 1);
+	/* The first window this range indexes: the first boundary after the
+	 * previous range's last code start. A boundary inside that code (it
+	 * ends at start_bit) has this range's first code as its first. */
+	uint64_t boundary = prev_len ? ((start_bit - prev_len) & ~(W - 1)) + W
+				     : (start_bit + W - 1) & ~(W - 1);
 	uint8_t *const p0 = out;
 	uint8_t *p = p0;
 	uint64_t acc = 0;
@@ -84,7 +89,7 @@ DF11_HOT void df11_enc_range(const df11_enc_code *J, const uint16_t *src_b,
 	 * last code starts at most 55 bits past its first: no code of the
 	 * group can reach the next window boundary while p < slow_at. */
 #define DF11_SLOW_AT()                                                   \
-	(boundary - pos0 > 63 ? p0 + ((boundary - pos0 - 63) >> 3) : p0)
+	(boundary > pos0 + 63 ? p0 + ((boundary - pos0 - 63) >> 3) : p0)
 	uint8_t *slow_at = DF11_SLOW_AT();
 
 	/* One code: record the window gap (and block start) when this code
@@ -172,8 +177,9 @@ static void enc_chunk(void *arg, int ci)
 	enc_job *J = arg;
 	uint64_t b, e;
 	chunk_range(J->n_elems, J->threads, ci, &b, &e);
+	unsigned prev_len = b ? J->C.len[df11_bf16_exponent(J->src[b - 1])] : 0;
 	df11_enc_range(&J->C, J->src + b, J->sm + b, b, e, J->start_bit[ci],
-		       J->chunk_out[ci]);
+		       prev_len, J->chunk_out[ci]);
 }
 
 void df11_enc_pair_table(const uint8_t len[256], const uint64_t code[256],

@@ -17,6 +17,9 @@ struct df11_enc_stream {
 	int force_raw;
 	uint64_t nb;               /* coding blocks */
 	uint32_t (*hist)[256];     /* [nb]: exponent counts per block */
+	uint8_t *last_exp;         /* [nb]: exponent of each block's last
+				    * element (its code length starts the
+				    * next block's index) */
 	uint64_t *bit;             /* [nb + 1]: first stream bit per block */
 	size_t blocks_cap;
 	uint64_t counted, coded;   /* elements through pass 1, pass 2 */
@@ -52,6 +55,7 @@ void df11_enc_stream_free(df11_enc_stream *es)
 		return;
 	free(es->hist);
 	free(es->bit);
+	free(es->last_exp);
 	free(es->pair);
 	free(es->window_gap);
 	free(es->block_starts);
@@ -92,9 +96,11 @@ df11_result df11_enc_stream_begin(df11_enc_stream *es, uint64_t n,
 	if (nb > es->blocks_cap) {
 		free(es->hist);
 		free(es->bit);
+		free(es->last_exp);
 		es->hist = malloc((size_t)nb * sizeof *es->hist);
 		es->bit = malloc(((size_t)nb + 1) * sizeof *es->bit);
-		es->blocks_cap = es->hist && es->bit ? (size_t)nb : 0;
+		es->last_exp = malloc((size_t)nb);
+		es->blocks_cap = es->hist && es->bit && es->last_exp ? (size_t)nb : 0;
 		if (!es->blocks_cap)
 			return df11_fail(DF11_NOMEM, "encode: counts of %llu "
 					 "blocks", (unsigned long long)nb);
@@ -151,9 +157,11 @@ static void count_worker(void *arg, int t)
 		uint64_t b, e, h[256];
 		block_range(J, j, &b, &e);
 		df11_count_exponents(J->src + b, e - b, h);
-		uint32_t *out = J->es->hist[(J->first >> DF11_ES_BLOCK_LOG2) + j];
+		uint64_t gj = (J->first >> DF11_ES_BLOCK_LOG2) + j;
+		uint32_t *out = J->es->hist[gj];
 		for (int s = 0; s < 256; s++)
 			out[s] = (uint32_t)h[s]; /* a block's count fits */
+		J->es->last_exp[gj] = (uint8_t)df11_bf16_exponent(J->src[e - 1]);
 	}
 }
 
@@ -296,8 +304,9 @@ static void code_worker(void *arg, int t)
 		uint64_t b, e;
 		block_range(J, j, &b, &e);
 		uint64_t gj = (J->first >> DF11_ES_BLOCK_LOG2) + j;
+		unsigned prev_len = gj ? es->len[es->last_exp[gj - 1]] : 0;
 		df11_enc_range(&J->C, J->src + b, J->sm + b, J->first + b,
-			       J->first + e, es->bit[gj], J->slot[j]);
+			       J->first + e, es->bit[gj], prev_len, J->slot[j]);
 	}
 }
 

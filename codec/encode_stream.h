@@ -50,7 +50,7 @@ void df11_enc_pair_table(const uint8_t len[256], const uint64_t code[256],
 			 uint64_t *pair);
 void df11_enc_range(const df11_enc_code *C, const uint16_t *src,
 		    uint8_t *sm, uint64_t b, uint64_t e, uint64_t start_bit,
-		    uint8_t *out);
+		    unsigned prev_len, uint8_t *out);
 
 /* Elements per coding block: a piece is a whole number of blocks (but
  * the tensor's last); a thread codes one block at a time. 4 MiB of BF16. */

@@ -175,6 +175,78 @@ static void test_single_and_raw(void **state)
 	free(w);
 }
 
+/* A window boundary inside the last code before a range join (where
+ * df11_encode's threads or the pieces' blocks meet): the window's first
+ * code is the next range's first, and its gap must be recorded by that
+ * range. Once, both encoders left it unset (an index the parser refuses).
+ * Exponents 120/121/122 at 1/2, 1/4, 1/4 have codes of 1, 2, 2 bits;
+ * element B - 1 gets a 2-bit code and X/Y swaps across the join move its
+ * end (the join's stream bit) to one past a window boundary. */
+static void test_window_at_join(void **state)
+{
+	(void)state;
+	uint64_t n = 2 * B, x = 2463534242u;
+	uint16_t *w = malloc(2 * n);
+	assert_non_null(w);
+	for (uint64_t i = 0; i < n; i++)
+		w[i] = (uint16_t)((i < n / 2 ? 120u : i < 3 * n / 4 ? 121u : 122u) << 7 |
+				  (i & 0x7f));
+	for (uint64_t i = n - 1; i > 0; i--) { /* shuffle */
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		uint64_t k = x % (i + 1);
+		uint16_t t = w[i];
+		w[i] = w[k];
+		w[k] = t;
+	}
+#define EXP(v) ((v) >> 7 & 0xff)
+#define LEN(v) (EXP(v) == 120 ? 1u : 2u)
+	uint64_t y = B;
+	while (EXP(w[y]) == 120)
+		y++;
+	uint16_t t = w[B - 1];
+	w[B - 1] = w[y];
+	w[y] = t;
+	uint64_t bits = 0;
+	for (uint64_t i = 0; i < B; i++)
+		bits += LEN(w[i]);
+	const uint64_t W = 1u << 11;
+	uint64_t a = 0, c = B;
+	while ((bits - 1) % W != 0) { /* an X before the join for a Y after */
+		while (EXP(w[a]) != 120)
+			a++;
+		while (EXP(w[c]) == 120)
+			c++;
+		t = w[a];
+		w[a] = w[c];
+		w[c] = t;
+		bits++;
+	}
+	assert_int_equal(LEN(w[B - 1]), 2);
+#undef EXP
+#undef LEN
+	/* df11_encode on two threads splits at B as well. */
+	df11_encode_options o = {.threads = 2};
+	size_t cap = df11_encode_bound(n), size;
+	uint8_t *enc = malloc(cap);
+	uint16_t *back = malloc(2 * n);
+	df11_decoder *d = df11_decoder_new(2);
+	assert_int_equal(df11_encode(w, n, &o, enc, cap, &size), DF11_OK);
+	assert_int_equal(enc[4], DF11_CODEC_HUFFMAN);
+	assert_int_equal(df11_decode(d, enc, size, back, n), DF11_OK);
+	assert_memory_equal(back, w, 2 * n);
+	check_same(w, n, NULL, DF11_CODEC_HUFFMAN);
+	o.window_log2 = 6;
+	assert_int_equal(df11_encode(w, n, &o, enc, cap, &size), DF11_OK);
+	assert_int_equal(df11_decode(d, enc, size, back, n), DF11_OK);
+	assert_memory_equal(back, w, 2 * n);
+	o.threads = 0;
+	check_same(w, n, &o, DF11_CODEC_HUFFMAN);
+	df11_decoder_free(d);
+	free(back);
+	free(enc);
+	free(w);
+}
+
 /* Misuse is refused, not crashed on. */
 static void test_misuse(void **state)
 {
@@ -209,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_single_and_raw),
+		cmocka_unit_test(test_window_at_join),
 		cmocka_unit_test(test_misuse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
