@@ -548,9 +548,11 @@ static df11_result pack_section(pack_state *s, const uint8_t *data,
 	return writer_push(&s->w, &j);
 }
 
-/* Tensors above one piece are encoded in pieces of max(4, threads)
- * coding blocks (16 MiB of BF16 on up to four threads), whatever their
- * size: memory stays near two pieces' output plus one piece of input. */
+/* Tensors above STREAM_MIN elements (16 MiB) are encoded in pieces of
+ * max(4, threads) coding blocks (16 MiB of BF16 on up to four threads),
+ * whatever their size: memory stays near two pieces' output plus one
+ * piece of input. Smaller ones are encoded whole. */
+#define STREAM_MIN (4 * DF11_ES_BLOCK)
 static uint64_t piece_elems(const pack_state *s)
 {
 	int t = s->opt->threads < 4 ? 4 : s->opt->threads;
@@ -722,7 +724,7 @@ static df11_result pack_tensor_one(pack_state *s, size_t ti)
 				    t->name);
 	}
 	uint64_t n = t->d.n_elems;
-	if (n > piece_elems(s))
+	if (n > STREAM_MIN)
 		return pack_tensor_streamed(s, ti);
 	const df11_mfile *f = &s->m->f[t->file];
 	if ((r = buf_reserve(&s->b, IN, (size_t)t->d.nbytes)) ||
