@@ -1069,9 +1069,19 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 {
 	df11_model *m = s->m;
 	const df11_mfile *f = &m->f[fi];
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* Not O_TRUNC: ext4 takes a truncation to zero for a file about to
+	 * be replaced and starts writing it back on close (auto_da_alloc),
+	 * which cost more than the decoding. The file is new and empty
+	 * unless a name repeats. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return df11_fail_errno(DF11_IO, errno, "%s", path);
+	struct stat fst;
+	if (fstat(fd, &fst) < 0 || (fst.st_size && ftruncate(fd, 0) < 0)) {
+		int e = errno;
+		close(fd);
+		return df11_fail_errno(DF11_IO, e, "%s", path);
+	}
 	/* Header bytes and carried files were checked at open or are checked
 	 * by the writer as they are written. */
 	int last = !f->is_st || f->count == 0;
