@@ -3,11 +3,12 @@
  * the original bytes) and verify. Layout: df11/model_internal.h and
  * docs/FORMAT.md.
  *
- * Both directions stream: the main thread encodes (or decodes) one tensor
+ * Both directions stream: the main thread encodes (or decodes) one piece
  * at a time with all worker threads, while a writer thread hashes and
- * writes the previous one. Only two tensor-sized buffers exist at any
- * time, and the input's mapped pages are dropped once written, so peak
- * memory stays near two of the largest tensors whatever the model's size.
+ * writes the previous one. Tensors above 16 MiB are encoded in pieces
+ * (codec/encode_stream.h) and decoded in pieces, straight from the mapped
+ * input, whose pages are dropped as they are consumed: peak memory stays
+ * near a few pieces whatever the tensor and model sizes (docs/CODEC.md).
  */
 #include <errno.h>
 #include <fcntl.h>
