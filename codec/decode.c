@@ -373,8 +373,8 @@ static uint64_t block_of(const df11_parsed *P, uint64_t elem)
 	return lo;
 }
 
-static df11_result decode_range(df11_decoder *d, const df11_parsed *P,
-				 uint64_t first, uint64_t count, uint16_t *dst)
+df11_result df11_decode_parsed(df11_decoder *d, const df11_parsed *P,
+			       uint64_t first, uint64_t count, uint16_t *dst)
 {
 	const df11_layout *L = &P->layout;
 	if (count == 0)
@@ -428,7 +428,7 @@ df11_result df11_decode(df11_decoder *d, const void *src, size_t src_size,
 				 "elements, tensor has %llu",
 				 (unsigned long long)n_elems,
 				 (unsigned long long)P.layout.n_elems);
-	return decode_range(d, &P, 0, n_elems, dst);
+	return df11_decode_parsed(d, &P, 0, n_elems, dst);
 }
 
 df11_result df11_decode_range(df11_decoder *d, const void *src,
@@ -446,6 +446,6 @@ df11_result df11_decode_range(df11_decoder *d, const void *src,
 				 "%llu elements", (unsigned long long)first,
 				 (unsigned long long)count,
 				 (unsigned long long)P.layout.n_elems);
-	return decode_range(d, &P, first, count, dst);
+	return df11_decode_parsed(d, &P, first, count, dst);
 }
 

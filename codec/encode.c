@@ -7,6 +7,7 @@
 
 #include "df11.h"
 #include "codec/codec_util.h"
+#include "codec/encode_stream.h"
 #include "codec/parse.h"
 #include "common/error.h"
 #include "common/parallel.h"
@@ -19,7 +20,7 @@ size_t df11_encode_bound(uint64_t n_elems)
 	return DF11_HEADER_SIZE + 2 * (size_t)n_elems;
 }
 
-static void write_header(uint8_t *dst, const df11_layout *L)
+void df11_enc_header(uint8_t *dst, const df11_layout *L)
 {
 	memset(dst, 0, DF11_HEADER_SIZE);
 	memcpy(dst, DF11_TENSOR_MAGIC, 4);
@@ -33,23 +34,15 @@ static void write_header(uint8_t *dst, const df11_layout *L)
 	dst[26] = (uint8_t)L->single_exponent;
 }
 
-/* Pair code table entries: the two codes, then their total length. */
-#define PAIR_LEN_SHIFT 59
-
 typedef struct enc_job {
 	const uint16_t *src;
 	uint64_t n_elems;
 	int threads;
 	uint64_t (*hist)[256];       /* [threads][256] */
-	const uint64_t *code;        /* bit-reversed code, per exponent */
-	const uint64_t *pair;        /* codes of exponent pairs, e0 | e1 << 8 */
-	const uint8_t *len;          /* code length, per exponent */
+	df11_enc_code C;
 	uint64_t *start_bit;         /* [threads + 1] */
 	uint8_t **chunk_out;         /* [threads]: where each chunk writes */
 	uint8_t *sm;                 /* sign|mantissa plane */
-	uint8_t *window_gap;         /* one byte per window */
-	uint64_t *block_starts;
-	unsigned window_log2, block_log2;
 } enc_job;
 
 static void chunk_range(uint64_t n, int threads, int i, uint64_t *b,
@@ -67,31 +60,36 @@ static void enc_histogram(void *arg, int i)
 	df11_count_exponents(J->src + b, e - b, J->hist[i]);
 }
 
-/* Encodes one chunk. Its first code starts at absolute bit start_bit[i];
- * out points at the byte holding that bit, whose lower (start_bit & 7) bits
- * are left zero for the previous chunk. Slack: 8 bytes past the end. */
-DF11_HOT static void enc_chunk(void *arg, int ci)
+/* Encodes elements [b, e): src and sm point at element b. The first code
+ * starts at absolute bit start_bit; out points at the byte holding that
+ * bit, whose lower (start_bit & 7) bits are left zero for the previous
+ * range. prev_len: the code length of element b - 1 (0 when b is 0).
+ * Slack: 8 bytes past the end. */
+DF11_HOT void df11_enc_range(const df11_enc_code *J, const uint16_t *src_b,
+			     uint8_t *sm_b, uint64_t b, uint64_t e,
+			     uint64_t start_bit, unsigned prev_len, uint8_t *out)
 {
-	enc_job *J = arg;
-	uint64_t b, e;
-	chunk_range(J->n_elems, J->threads, ci, &b, &e);
 	const uint64_t W = (uint64_t)1 << J->window_log2;
 	const uint64_t bmask = ((uint64_t)1 << J->block_log2) - 1;
 	const uint64_t *code = J->code;
 	const uint8_t *len = J->len;
 	const uint64_t *pair = J->pair;
-	const uint64_t pos0 = J->start_bit[ci] & ~(uint64_t)7;
-	uint64_t boundary = (J->start_bit[ci] + W - 1) & ~(W - 1);
-	uint8_t *const p0 = J->chunk_out[ci];
+	const uint64_t pos0 = start_bit & ~(uint64_t)7;
+	/* The first window this range indexes: the first boundary after the
+	 * previous range's last code start. A boundary inside that code (it
+	 * ends at start_bit) has this range's first code as its first. */
+	uint64_t boundary = prev_len ? ((start_bit - prev_len) & ~(W - 1)) + W
+				     : (start_bit + W - 1) & ~(W - 1);
+	uint8_t *const p0 = out;
 	uint8_t *p = p0;
 	uint64_t acc = 0;
-	unsigned nacc = (unsigned)(J->start_bit[ci] & 7);
+	unsigned nacc = (unsigned)(start_bit & 7);
 	/* The next code starts at bit pos0 + 8 * (p - p0) + nacc < pos0 +
 	 * 8 * (p - p0) + 8. A fast group (below) is at most 56 bits, so its
 	 * last code starts at most 55 bits past its first: no code of the
 	 * group can reach the next window boundary while p < slow_at. */
 #define DF11_SLOW_AT()                                                   \
-	(boundary - pos0 > 63 ? p0 + ((boundary - pos0 - 63) >> 3) : p0)
+	(boundary > pos0 + 63 ? p0 + ((boundary - pos0 - 63) >> 3) : p0)
 	uint8_t *slow_at = DF11_SLOW_AT();
 
 	/* One code: record the window gap (and block start) when this code
@@ -124,15 +122,15 @@ DF11_HOT static void enc_chunk(void *arg, int ci)
 	enum { SUB = 4096 };
 	for (uint64_t s = b; s < e; s += SUB) {
 		uint64_t end = e - s < SUB ? e : s + SUB;
-		const uint16_t *src = J->src;
-		uint8_t *sm = J->sm;
+		const uint16_t *src = src_b + (s - b);
+		uint8_t *sm = sm_b + (s - b);
 		/* Split the planes first (vectorized), then code the exponents. */
 		uint8_t ex[SUB];
-		for (uint64_t i = s; i < end; i += 32)
+		for (uint64_t i = 0; i < end - s; i += 32)
 			__builtin_prefetch(src + i + PREFETCH_ELEMS);
-		for (uint64_t i = s; i < end; i++) {
+		for (uint64_t i = 0; i < end - s; i++) {
 			sm[i] = df11_bf16_sm(src[i]);
-			ex[i - s] = (uint8_t)df11_bf16_exponent(src[i]);
+			ex[i] = (uint8_t)df11_bf16_exponent(src[i]);
 		}
 		uint64_t i = s;
 		/* Eight codes at a time: four lookups of the codes of exponent
@@ -146,10 +144,10 @@ DF11_HOT static void enc_chunk(void *arg, int ci)
 			if (__builtin_expect(p < slow_at, 1)) {
 				uint64_t c0 = pair[df11_load16(x)], c1 = pair[df11_load16(x + 2)];
 				uint64_t c2 = pair[df11_load16(x + 4)], c3 = pair[df11_load16(x + 6)];
-				unsigned l0 = (unsigned)(c0 >> PAIR_LEN_SHIFT);
-				unsigned l1 = (unsigned)(c1 >> PAIR_LEN_SHIFT);
-				unsigned l2 = (unsigned)(c2 >> PAIR_LEN_SHIFT);
-				unsigned l3 = (unsigned)(c3 >> PAIR_LEN_SHIFT);
+				unsigned l0 = (unsigned)(c0 >> DF11_PAIR_LEN_SHIFT);
+				unsigned l1 = (unsigned)(c1 >> DF11_PAIR_LEN_SHIFT);
+				unsigned l2 = (unsigned)(c2 >> DF11_PAIR_LEN_SHIFT);
+				unsigned l3 = (unsigned)(c3 >> DF11_PAIR_LEN_SHIFT);
 				uint64_t g0 = (uint32_t)c0 | (uint64_t)(uint32_t)c1 << l0;
 				uint64_t g1 = (uint32_t)c2 | (uint64_t)(uint32_t)c3 << l2;
 				unsigned n0 = l0 + l1, n1 = l2 + l3;
@@ -174,13 +172,34 @@ DF11_HOT static void enc_chunk(void *arg, int ci)
 	df11_store64(p, acc);
 }
 
+static void enc_chunk(void *arg, int ci)
+{
+	enc_job *J = arg;
+	uint64_t b, e;
+	chunk_range(J->n_elems, J->threads, ci, &b, &e);
+	unsigned prev_len = b ? J->C.len[df11_bf16_exponent(J->src[b - 1])] : 0;
+	df11_enc_range(&J->C, J->src + b, J->sm + b, b, e, J->start_bit[ci],
+		       prev_len, J->chunk_out[ci]);
+}
+
+void df11_enc_pair_table(const uint8_t len[256], const uint64_t code[256],
+			 uint64_t *pair)
+{
+	for (unsigned a = 0; a < 256; a++)
+		for (unsigned c = 0; len[a] && c < 256; c++)
+			if (len[c])
+				pair[a | c << 8] = (code[a] | code[c] << len[a]) |
+						   (uint64_t)(len[a] + len[c])
+							   << DF11_PAIR_LEN_SHIFT;
+}
+
 static df11_result encode_single(const uint16_t *src, uint64_t n,
 				 unsigned exponent, uint8_t *dst)
 {
 	df11_layout L = {.codec = DF11_CODEC_SINGLE, .n_elems = n,
 			 .single_exponent = exponent};
 	df11_layout_compute(&L);
-	write_header(dst, &L);
+	df11_enc_header(dst, &L);
 	for (uint64_t i = 0; i < n; i++)
 		dst[L.off_sm + i] = df11_bf16_sm(src[i]);
 	return DF11_OK;
@@ -190,7 +209,7 @@ static void encode_raw(const uint16_t *src, uint64_t n, uint8_t *dst)
 {
 	df11_layout L = {.codec = DF11_CODEC_RAW, .n_elems = n};
 	df11_layout_compute(&L);
-	write_header(dst, &L);
+	df11_enc_header(dst, &L);
 	memcpy(dst + DF11_HEADER_SIZE, src, 2 * n);
 }
 
@@ -241,7 +260,7 @@ df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 
 	int T = clamp_threads(opt->threads, n_elems);
 	enc_job J = {.src = src, .n_elems = n_elems, .threads = T,
-		     .window_log2 = wlog, .block_log2 = blog};
+		     .C = {.window_log2 = wlog, .block_log2 = blog}};
 	uint8_t **priv = NULL;
 	uint64_t *pair = NULL;
 	uint8_t *window_gap = NULL;
@@ -285,8 +304,8 @@ df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 		if (len[s] > longest)
 			longest = len[s];
 	}
-	J.code = code;
-	J.len = len;
+	J.C.code = code;
+	J.C.len = len;
 	for (int t = 0; t < T; t++) {
 		uint64_t bits = 0;
 		for (int s = 0; s < 256; s++)
@@ -315,13 +334,8 @@ df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 		r = df11_fail(DF11_NOMEM, "encode: pair code table");
 		goto out;
 	}
-	for (unsigned a = 0; a < 256; a++)
-		for (unsigned c = 0; len[a] && c < 256; c++)
-			if (len[c])
-				pair[a | c << 8] = (code[a] | code[c] << len[a]) |
-						   (uint64_t)(len[a] + len[c])
-							   << PAIR_LEN_SHIFT;
-	J.pair = pair;
+	df11_enc_pair_table(len, code, pair);
+	J.C.pair = pair;
 	window_gap = malloc(L.n_windows);
 	block_starts = malloc(L.n_blocks * sizeof *block_starts);
 	if (!window_gap || !block_starts) {
@@ -332,8 +346,8 @@ df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 	memset(window_gap, DF11_GAP_NONE, L.n_windows);
 	for (uint64_t j = 0; j < L.n_blocks; j++)
 		block_starts[j] = n_elems;
-	J.window_gap = window_gap;
-	J.block_starts = block_starts;
+	J.C.window_gap = window_gap;
+	J.C.block_starts = block_starts;
 	J.sm = dst + L.off_sm;
 
 	uint8_t *stream = dst + L.off_stream;
@@ -377,7 +391,7 @@ df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 	memset(stream + L.stream_bytes, 0,
 	       L.total_size - L.off_stream - L.stream_bytes);
 
-	write_header(dst, &L);
+	df11_enc_header(dst, &L);
 	memset(dst + DF11_HEADER_SIZE, 0, L.off_sm - DF11_HEADER_SIZE);
 	memcpy(dst + L.off_table, table, L.table_size);
 	for (uint64_t j = 0; j < L.n_blocks; j++)

@@ -24,6 +24,12 @@ typedef struct df11_parsed {
  * the last window only); size must equal the encoded size exactly. */
 df11_result df11_parse(const void *src, size_t size, df11_parsed *parsed_ret);
 
+/* Decodes elements [first, first + count) of a parsed tensor with the
+ * fast decoder (the range is the caller's to check): a tensor parsed
+ * once, decoded in pieces. */
+df11_result df11_decode_parsed(df11_decoder *d, const df11_parsed *P,
+			       uint64_t first, uint64_t count, uint16_t *dst);
+
 /* The first element of block j (n_elems past the last block). */
 static inline uint64_t df11_block_start_elem(const df11_parsed *P, uint64_t j)
 {

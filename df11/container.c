@@ -3,11 +3,12 @@
  * the original bytes) and verify. Layout: df11/model_internal.h and
  * docs/FORMAT.md.
  *
- * Both directions stream: the main thread encodes (or decodes) one tensor
+ * Both directions stream: the main thread encodes (or decodes) one piece
  * at a time with all worker threads, while a writer thread hashes and
- * writes the previous one. Only two tensor-sized buffers exist at any
- * time, and the input's mapped pages are dropped once written, so peak
- * memory stays near two of the largest tensors whatever the model's size.
+ * writes the previous one. Tensors above 16 MiB are encoded in pieces
+ * (codec/encode_stream.h) and decoded in pieces, straight from the mapped
+ * input, whose pages are dropped as they are consumed: peak memory stays
+ * near a few pieces whatever the tensor and model sizes (docs/CODEC.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,18 +26,20 @@
 
 #include "df11.h"
 #include "common/error.h"
+#include "codec/encode_stream.h"
 #include "codec/format.h"
+#include "codec/parse.h"
 #include "df11/fsutil.h"
 #include "df11/model_internal.h"
 
 #define QUEUE 16
-/* Output buffers: pack keeps two whole encoded tensors (the encoder
- * needs the whole tensor); unpack decodes in DECODE_CHUNK pieces, so four
- * small buffers keep the writer fed. */
+/* Output buffers: pack keeps two encoded pieces (or two whole tensors of
+ * at most a piece); unpack decodes in DECODE_CHUNK pieces, so four small
+ * buffers keep the writer fed. */
 #define PACK_BUFS 2
 #define UNPACK_BUFS 4
 #define MAXBUF 4
-#define DECODE_CHUNK ((uint64_t)32 << 20) /* bytes of decoded output */
+#define DECODE_CHUNK ((uint64_t)16 << 20) /* bytes of decoded output */
 
 /* ---------------------------------------------------------- writer thread */
 
@@ -60,6 +63,12 @@ typedef struct wjob {
 	int buf;               /* buffer to hand back, or -1 */
 	int close_fd;          /* close fd afterwards (checking its size) */
 	uint64_t final_size;
+	const df11_es_seg *segs; /* positional runs, each at base + off */
+	int nseg;
+	uint64_t base;
+	int hash_file;         /* hash file bytes [base, base + len) into
+				* *hdata_out, then continue writing at their
+				* end */
 } wjob;
 
 typedef struct writer {
@@ -85,6 +94,15 @@ static void drop_pages(const uint8_t *p, uint64_t len)
 	uintptr_t e = ((uintptr_t)p + len) & ~((uintptr_t)pg - 1);
 	if (e > a)
 		madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+/* Mapped input read once front to back: larger readahead on faults. */
+static void advise_sequential(const uint8_t *p, uint64_t len)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
+	if (len)
+		madvise((void *)a, (size_t)((uintptr_t)p + len - a), MADV_SEQUENTIAL);
 }
 
 /* Hashes and writes in chunks small enough to stay in cache between the
@@ -124,16 +142,86 @@ static df11_result read_hashed(int fd, uint64_t off, uint8_t *dst,
 	return DF11_OK;
 }
 
+static df11_result pwrite_all(int fd, const uint8_t *p, size_t n,
+			      uint64_t off, const char *path)
+{
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return df11_fail_errno(DF11_IO, errno, "%s", path);
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return DF11_OK;
+}
+
+/* Hashes file bytes [off, off + len), which this process just wrote,
+ * through a read-only mapping a piece at a time (cheaper than copying
+ * them out with pread; the pages leave RSS after each piece). */
+static df11_result hash_file_range(writer *w, int fd, uint64_t off,
+				   uint64_t len, uint64_t *hash_ret,
+				   const char *path)
+{
+	const uint64_t piece = (uint64_t)32 << 20;
+	long pg = sysconf(_SC_PAGESIZE);
+	XXH3_64bits_reset(w->xxh);
+	for (uint64_t at = 0; at < len;) {
+		uint64_t n = len - at < piece ? len - at : piece;
+		uint64_t a = (off + at) & ~(uint64_t)(pg - 1);
+		size_t mlen = (size_t)(off + at + n - a);
+		void *p = mmap(NULL, mlen, PROT_READ, MAP_SHARED, fd, (off_t)a);
+		if (p == MAP_FAILED)
+			return df11_fail_errno(DF11_IO, errno, "%s: mmap", path);
+		madvise(p, mlen, MADV_SEQUENTIAL);
+		XXH3_64bits_update(w->xxh, (const uint8_t *)p + (off + at - a),
+				   (size_t)n);
+		munmap(p, mlen);
+		at += n;
+	}
+	*hash_ret = XXH3_64bits_digest(w->xxh);
+	return DF11_OK;
+}
+
+/* A tensor encoded in pieces: its runs go to their places with pwrite;
+ * its last job hashes the payload back from the file (the runs do not
+ * come in file order) and moves the write position past it. */
+static df11_result run_positional(writer *w, const wjob *j)
+{
+	df11_result r;
+	for (int i = 0; i < j->nseg; i++)
+		if ((r = pwrite_all(j->fd, j->segs[i].p, j->segs[i].len,
+				    j->base + j->segs[i].off, j->path)))
+			return r;
+	if (!j->hash_file)
+		return DF11_OK;
+	if ((r = hash_file_range(w, j->fd, j->base, j->len, j->hdata_out,
+				 j->path)))
+		return r;
+	w->pos = j->base + j->len;
+	if (lseek(j->fd, (off_t)w->pos, SEEK_SET) < 0)
+		return df11_fail_errno(DF11_IO, errno, "%s", j->path);
+	return DF11_OK;
+}
+
 static df11_result run_job(writer *w, const wjob *j)
 {
 	static const uint8_t zeros[DF11_CT_ALIGN];
 	df11_result r;
-	if (j->hsrc_out)
+	/* A stored tensor's original and stored hashes are of the same
+	 * bytes: one pass, as they are written. */
+	int same = j->hsrc_out && j->hsrc == j->data && j->hsrc_len == j->len &&
+		   j->hdata_out;
+	if (j->hsrc_out && !same)
 		*j->hsrc_out = df11_xxh3(j->hsrc, (size_t)j->hsrc_len);
 	/* Input pages we no longer need leave our RSS before the (slow)
 	 * write, so the next tensor's pages do not stack on top of them. */
 	if (j->drop && j->drop != j->data)
 		drop_pages(j->drop, j->drop_len);
+	if (j->segs || j->hash_file)
+		return run_positional(w, j);
 	if (j->align && w->pos % DF11_CT_ALIGN) {
 		uint64_t pad = DF11_CT_ALIGN - w->pos % DF11_CT_ALIGN;
 		if ((r = df11_write_all(j->fd, zeros, pad, j->path)))
@@ -149,6 +237,9 @@ static df11_result run_job(writer *w, const wjob *j)
 			XXH3_64bits_update(w->xxh, j->data + at, (size_t)n);
 		if ((r = df11_write_all(j->fd, j->data + at, n, j->path)))
 			return r;
+		/* Mapped input leaves RSS as it is written. */
+		if (j->drop && j->drop == j->data)
+			drop_pages(j->data + at, n);
 		at += n;
 	}
 	w->pos += j->len;
@@ -156,6 +247,8 @@ static df11_result run_job(writer *w, const wjob *j)
 		uint64_t h = XXH3_64bits_digest(w->xxh);
 		if (j->hdata_out)
 			*j->hdata_out = h;
+		if (same)
+			*j->hsrc_out = h;
 		/* Written to a temporary name that is removed on failure. */
 		if (j->check && h != j->expect)
 			return df11_fail(DF11_CHECKSUM, "%s: %s: decoded bytes differ "
@@ -443,6 +536,9 @@ typedef struct pack_state {
 	pack_file *pf;
 	pack_tensor *pt;
 	df11_pack_stats st;
+	df11_enc_stream *es;  /* tensors larger than a piece */
+	df11_es_seg *segs[MAXBUF]; /* runs of the piece in buffer b */
+	uint64_t done, total; /* progress */
 } pack_state;
 
 static df11_result pack_section(pack_state *s, const uint8_t *data,
@@ -462,6 +558,169 @@ static df11_result pack_section(pack_state *s, const uint8_t *data,
 	return writer_push(&s->w, &j);
 }
 
+/* Tensors above STREAM_MIN elements (16 MiB) are encoded in pieces of
+ * max(4, threads) coding blocks (16 MiB of BF16 on up to four threads),
+ * whatever their size: memory stays near two pieces' output plus one
+ * piece of input. Smaller ones are encoded whole. */
+#define STREAM_MIN (4 * DF11_ES_BLOCK)
+static uint64_t piece_elems(const pack_state *s)
+{
+	int t = s->opt->threads < 4 ? 4 : s->opt->threads;
+	return (uint64_t)t * DF11_ES_BLOCK;
+}
+
+/* Elements [first, first + cnt) of tensor t: straight from the input's
+ * mapping when aligned (no copy), else read into the IN buffer. */
+static df11_result piece_src(pack_state *s, const df11_mtensor *t,
+			     uint64_t first, uint64_t cnt,
+			     const uint16_t **src_ret)
+{
+	const uint8_t *p = t->stored + 2 * first;
+	if (((uintptr_t)p & 1) == 0) {
+		*src_ret = (const uint16_t *)(const void *)p;
+		return DF11_OK;
+	}
+	const df11_mfile *f = &s->m->f[t->file];
+	uint64_t off = (uint64_t)(p - f->map.p), len = 2 * cnt;
+	df11_result r = buf_reserve(&s->b, IN, (size_t)(2 * piece_elems(s)));
+	for (uint64_t at = 0; !r && at < len;) {
+		ssize_t got = pread(s->in_fd, s->b.p[IN] + at, (size_t)(len - at),
+				    (off_t)(off + at));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			r = got < 0 ? df11_fail_errno(DF11_IO, errno, "%s",
+						      s->in_path)
+				    : df11_fail(DF11_IO, "%s: file shrank while "
+						"read", s->in_path);
+		else
+			at += (uint64_t)got;
+	}
+	*src_ret = (const uint16_t *)(const void *)s->b.p[IN];
+	return r;
+}
+
+/* Done with a piece of the input's mapping (the page cache keeps it). */
+static void piece_done(pack_state *s, const df11_mtensor *t, uint64_t first,
+		       uint64_t cnt, uint64_t next_len)
+{
+	const df11_mfile *f = &s->m->f[t->file];
+	uint64_t end = (uint64_t)(t->stored - f->map.p) + 2 * (first + cnt);
+	drop_pages(t->stored + 2 * first, 2 * cnt);
+	/* Cold input: the next piece streams in while this one is coded. */
+	prefetch(s->in_fd, end, next_len);
+}
+
+/* Output buffer b with room for need bytes and a piece's runs. */
+static df11_result piece_buffer(pack_state *s, int b, size_t need)
+{
+	if (!s->segs[b] &&
+	    !(s->segs[b] = malloc(DF11_ES_MAX_SEGS(piece_elems(s)) *
+				  sizeof *s->segs[b])))
+		return df11_fail(DF11_NOMEM, "piece runs");
+	return buf_reserve(&s->b, b, need);
+}
+
+static df11_result pack_progress(pack_state *s, uint64_t done)
+{
+	if (cancelled(s->opt, s->done + done, s->total))
+		return df11_fail(DF11_CANCELLED, "interrupted");
+	return DF11_OK;
+}
+
+/* One BF16 tensor in two passes over its pieces (codec/encode_stream.h):
+ * count, plan, then code each piece and hand its runs to the writer,
+ * which puts them in place and finally hashes the payload back. */
+static df11_result pack_tensor_streamed(pack_state *s, size_t ti)
+{
+	const df11_mtensor *t = &s->m->t[ti];
+	pack_tensor *p = &s->pt[ti];
+	uint64_t n = t->d.n_elems, piece = piece_elems(s);
+	df11_result r;
+	if (!s->es && !(s->es = df11_enc_stream_new(s->opt->threads)))
+		return df11_fail(DF11_NOMEM, "encoder state");
+	df11_encode_options eo = {.threads = s->opt->threads};
+	if ((r = df11_enc_stream_begin(s->es, n, &eo)))
+		return df11_fail(r, "%s: %s", t->name, df11_last_error());
+	advise_sequential(t->stored, t->d.nbytes);
+	XXH3_64bits_reset(s->xxh);
+	for (uint64_t f = 0; f < n && !r; f += piece) {
+		uint64_t c = n - f < piece ? n - f : piece;
+		const uint16_t *src;
+		if ((r = piece_src(s, t, f, c, &src)))
+			break;
+		XXH3_64bits_update(s->xxh, src, 2 * (size_t)c);
+		r = df11_enc_stream_count(s->es, src, f, c);
+		piece_done(s, t, f, c, 2 * piece);
+		if (!r)
+			r = pack_progress(s, f + c);
+	}
+	df11_layout L;
+	if (r || (r = df11_enc_stream_plan(s->es, &L)))
+		return df11_fail(r, "%s: %s", t->name, df11_last_error());
+	p->sum_orig = XXH3_64bits_digest(s->xxh);
+	p->codec = 1;
+	p->len = L.total_size;
+	p->off = df11_align_up(s->pos, DF11_CT_ALIGN);
+	s->pos = p->off + L.total_size;
+	/* Pass 2 reads the tensor from the start again. */
+	prefetch(s->in_fd, (uint64_t)(t->stored - s->m->f[t->file].map.p),
+		 2 * piece);
+	wjob pad = {.fd = s->fd, .path = s->tmp, .align = 1, .buf = -1};
+	if ((r = writer_push(&s->w, &pad)))
+		return r;
+	for (uint64_t f = 0; f < n; f += piece) {
+		uint64_t c = n - f < piece ? n - f : piece;
+		const uint16_t *src;
+		if ((r = piece_src(s, t, f, c, &src)))
+			return r;
+		int b = writer_buffer(&s->w);
+		int nseg = 0;
+		r = piece_buffer(s, b, df11_enc_stream_need(s->es, f, c));
+		if (!r && (r = df11_enc_stream_code(s->es, src, f, c, s->b.p[b],
+						    s->b.cap[b], s->segs[b],
+						    &nseg)))
+			r = df11_fail(r, "%s: %s", t->name, df11_last_error());
+		piece_done(s, t, f, c, f + c < n ? 2 * piece : 0);
+		if (r) {
+			writer_release(&s->w, b);
+			return r;
+		}
+		wjob j = {.fd = s->fd, .path = s->tmp, .segs = s->segs[b],
+			  .nseg = nseg, .base = p->off, .buf = b};
+		if ((r = writer_push(&s->w, &j)) || (r = pack_progress(s, n + f + c)))
+			return r;
+	}
+	/* The rest (header, table, index, padding), copied into a buffer the
+	 * writer owns, then the hash of the whole payload. */
+	df11_es_seg fin[8];
+	int nfin = 0;
+	if ((r = df11_enc_stream_finish(s->es, fin, &nfin)))
+		return df11_fail(r, "%s: %s", t->name, df11_last_error());
+	size_t need = 0;
+	for (int i = 0; i < nfin; i++)
+		need += fin[i].len;
+	int b = writer_buffer(&s->w);
+	if ((r = piece_buffer(s, b, need))) {
+		writer_release(&s->w, b);
+		return r;
+	}
+	uint8_t *q = s->b.p[b];
+	for (int i = 0; i < nfin; i++) {
+		memcpy(q, fin[i].p, fin[i].len);
+		s->segs[b][i] = (df11_es_seg){fin[i].off, q, fin[i].len};
+		q += fin[i].len;
+	}
+	s->st.n_compressed++;
+	s->st.bf16_elems += n;
+	s->st.bf16_stored += L.total_size;
+	wjob j = {.fd = s->fd, .path = s->tmp, .segs = s->segs[b],
+		  .nseg = nfin, .base = p->off, .buf = b, .hash_file = 1,
+		  .len = L.total_size, .hdata_out = &p->sum_stored,
+		  .what = t->name};
+	return writer_push(&s->w, &j);
+}
+
 static df11_result pack_tensor_one(pack_state *s, size_t ti)
 {
 	const df11_mtensor *t = &s->m->t[ti];
@@ -476,6 +735,8 @@ static df11_result pack_tensor_one(pack_state *s, size_t ti)
 				    t->name);
 	}
 	uint64_t n = t->d.n_elems;
+	if (n > STREAM_MIN)
+		return pack_tensor_streamed(s, ti);
 	const df11_mfile *f = &s->m->f[t->file];
 	if (s->m->kind == DF11_KIND_DFLOAT11) {
 		/* A DFloat11 folder: its BF16 tensors are decoded. */
@@ -564,6 +825,8 @@ static df11_result pack_body(pack_state *s)
 				prefetch(s->in_fd,
 					 (uint64_t)(m->t[k + 1].stored - f->map.p),
 					 m->t[k + 1].d.nbytes);
+			s->done = done;
+			s->total = total;
 			r = pack_tensor_one(s, k);
 			done += m->t[k].d.nbytes;
 			if (!r && cancelled(s->opt, done, total))
@@ -683,6 +946,9 @@ out:
 		unlink(tmp);
 	buf_free(&s.b);
 	XXH3_freeState(s.xxh);
+	df11_enc_stream_free(s.es);
+	for (int b = 0; b < MAXBUF; b++)
+		free(s.segs[b]);
 	free(tmp);
 	free(s.pf);
 	free(s.pt);
@@ -721,26 +987,73 @@ typedef struct unpack_state {
 	df11_pack_stats st;
 } unpack_state;
 
-/* Decodes a tensor (its payload in the IN buffer) in DECODE_CHUNK pieces,
- * each handed to the writer as it is done; the writer's hash runs across
- * the pieces and is checked at the last one. tj: the job for the whole
- * tensor. */
-static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
-				 const wjob *tj)
+/* The first index block holding elements past elem. */
+static uint64_t block_after(const df11_parsed *P, uint64_t elem)
 {
+	uint64_t lo = 0, hi = P->layout.n_blocks;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (df11_block_start_elem(P, mid) <= elem)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? lo - 1 : 0;
+}
+
+/* A tensor failed to parse or decode: a payload that differs from its
+ * checksum is the reason given, if it does. */
+static df11_result decode_failed(const df11_model *m, const df11_mtensor *t,
+				 df11_result r)
+{
+	if (r != DF11_NOMEM &&
+	    df11_xxh3(t->stored, (size_t)t->d.stored_bytes) != t->sum_stored)
+		return df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored bytes "
+				 "differ from their checksum", m->path, t->name);
+	return df11_fail(r, "%s: tensor %s: %s", m->path, t->name,
+			 df11_last_error());
+}
+
+/* Decodes a tensor straight from the container's mapping in DECODE_CHUNK
+ * pieces, each handed to the writer as it is done; the writer's hash runs
+ * across the pieces and is checked against the original's at the last
+ * one, before anything is committed. The payload is parsed once, and its
+ * pages leave RSS as the pieces pass (the page cache keeps them). tj: the
+ * job for the whole tensor. */
+static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
+				 const wjob *tj, uint64_t done, uint64_t total)
+{
+	df11_parsed P;
+	df11_result r = df11_parse(t->stored, (size_t)t->d.stored_bytes, &P);
+	if (r)
+		return decode_failed(s->m, t, r);
+	const df11_layout *L = &P.layout;
 	uint64_t n = t->d.n_elems, per = DECODE_CHUNK / 2;
+	advise_sequential(t->stored, t->d.stored_bytes);
+	uint64_t sm_off = L->codec == DF11_CODEC_RAW ? DF11_HEADER_SIZE : L->off_sm;
+	uint64_t sm_width = L->codec == DF11_CODEC_RAW ? 2 : 1;
+	uint64_t bits_log2 = L->window_log2 + L->block_log2;
+	uint64_t dropped = 0; /* stream bytes already released */
 	for (uint64_t first = 0; first < n; first += per) {
 		uint64_t cnt = n - first < per ? n - first : per;
 		int b = writer_buffer(&s->w);
-		df11_result r = buf_reserve(&s->b, b, (size_t)(2 * cnt));
+		r = buf_reserve(&s->b, b, (size_t)(2 * cnt));
 		if (!r)
-			r = df11_decode_range(s->dec, s->b.p[IN],
-					      (size_t)t->d.stored_bytes, first, cnt,
-					      (uint16_t *)(void *)s->b.p[b]);
+			r = df11_decode_parsed(s->dec, &P, first, cnt,
+					       (uint16_t *)(void *)s->b.p[b]);
 		if (r) {
 			writer_release(&s->w, b);
-			return df11_fail(r, "%s: tensor %s: %s", s->m->path,
-					 t->name, df11_last_error());
+			return r == DF11_NOMEM ? r : decode_failed(s->m, t, r);
+		}
+		drop_pages(t->stored + sm_off + sm_width * first, sm_width * cnt);
+		if (L->codec == DF11_CODEC_HUFFMAN && first + cnt < n) {
+			/* Stream bytes before the block the next piece starts
+			 * in are done with. */
+			uint64_t upto = (block_after(&P, first + cnt) << bits_log2) / 8;
+			drop_pages(P.stream + dropped, upto - dropped);
+			dropped = upto;
+		} else if (L->codec == DF11_CODEC_HUFFMAN) {
+			drop_pages(t->stored, t->d.stored_bytes);
 		}
 		wjob j = *tj;
 		int last = first + cnt == n;
@@ -753,6 +1066,8 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 		j.close_fd = tj->close_fd && last;
 		if ((r = writer_push(&s->w, &j)))
 			return r;
+		if (!last && cancelled(s->opt, done + 2 * (first + cnt), total))
+			return df11_fail(DF11_CANCELLED, "interrupted");
 	}
 	return DF11_OK;
 }
@@ -762,9 +1077,19 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 {
 	df11_model *m = s->m;
 	const df11_mfile *f = &m->f[fi];
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* Not O_TRUNC: ext4 takes a truncation to zero for a file about to
+	 * be replaced and starts writing it back on close (auto_da_alloc),
+	 * which cost more than the decoding. The file is new and empty
+	 * unless a name repeats. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return df11_fail_errno(DF11_IO, errno, "%s", path);
+	struct stat fst;
+	if (fstat(fd, &fst) < 0 || (fst.st_size && ftruncate(fd, 0) < 0)) {
+		int e = errno;
+		close(fd);
+		return df11_fail_errno(DF11_IO, e, "%s", path);
+	}
 	/* Header bytes and carried files were checked at open or are checked
 	 * by the writer as they are written. */
 	int last = !f->is_st || f->count == 0;
@@ -790,21 +1115,14 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			tj.drop = t->stored;
 			tj.drop_len = t->d.stored_bytes;
 		} else {
-			uint64_t h;
-			if ((r = buf_reserve(&s->b, IN, (size_t)t->d.stored_bytes)) ||
-			    (r = read_hashed(s->in_fd,
-					     (uint64_t)(t->stored - m->cmap.p),
-					     s->b.p[IN], t->d.stored_bytes, s->xxh,
-					     &h, m->path)))
-				break;
-			if (h != t->sum_stored) {
-				r = df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored "
-					      "bytes differ from their checksum",
-					      m->path, t->name);
-				break;
-			}
-			if ((r = df11_mtensor_payload_check(m, t)) ||
-			    (r = unpack_pieces(s, t, &tj)))
+			/* Decoded without hashing the payload first: the
+			 * decoder is safe on any bytes, and what it writes is
+			 * checked against the original's hash before it is
+			 * committed. Only a failure pays for the payload's hash,
+			 * to say which bytes are wrong. */
+			if ((r = df11_mtensor_payload_check(m, t)))
+				r = decode_failed(m, t, r);
+			if (r || (r = unpack_pieces(s, t, &tj, *done, total)))
 				break;
 			s->st.n_compressed++;
 			*done += t->d.nbytes;

@@ -20,3 +20,7 @@ set_tests_properties(test_tools PROPERTIES TIMEOUT 300)
 add_test(NAME example COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/example.sh)
 set_tests_properties(example PROPERTIES
   ENVIRONMENT "DF11_BIN=${CMAKE_BINARY_DIR}/bin")
+
+# Tensors above one piece, which df11_pack encodes in pieces.
+df11_add_test(test_pack_stream test_pack_stream.c)
+target_link_libraries(test_pack_stream PRIVATE df11_model_testutil)

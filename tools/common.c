@@ -106,10 +106,23 @@ int tool_progress(void *ctx, uint64_t done, uint64_t total)
 	bar[40] = 0;
 	char b1[32], b2[32];
 	double rate = now > start ? (double)done / (now - start) / 1e6 : 0.0;
-	fprintf(stderr, "\r%s [%s] %3.0f%% %s / %s %6.0f MB/s ",
+	/* ETA from the average rate so far, once there is one. */
+	char eta[32] = "ETA  --:--";
+	if (rate > 0 && done < total && now - start >= 0.5) {
+		double left = (double)(total - done) / (rate * 1e6);
+		unsigned long s = left > 359999 ? 359999 : (unsigned long)(left + 0.5);
+		if (s >= 3600)
+			snprintf(eta, sizeof eta, "ETA %lu:%02lu:%02lu", s / 3600,
+				 s / 60 % 60, s % 60);
+		else
+			snprintf(eta, sizeof eta, "ETA  %02lu:%02lu", s / 60, s % 60);
+	} else if (done >= total) {
+		snprintf(eta, sizeof eta, "%10s", "");
+	}
+	fprintf(stderr, "\r%s [%s] %3.0f%% %s / %s %6.0f MB/s %s ",
 		ctx ? (const char *)ctx : "", bar, 100.0 * f,
 		tool_bytes(done, b1, sizeof b1), tool_bytes(total, b2, sizeof b2),
-		rate);
+		rate, eta);
 	bar_drawn = 1;
 	return tool_interrupted;
 }
