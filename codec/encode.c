@@ -213,20 +213,11 @@ static void encode_raw(const uint16_t *src, uint64_t n, uint8_t *dst)
 	memcpy(dst + DF11_HEADER_SIZE, src, 2 * n);
 }
 
-df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
-			const df11_encode_options *opt, void *dst_v,
-			size_t dst_capacity, size_t *dst_size_ret)
+df11_result df11_enc_params(const df11_encode_options *opt, unsigned *wlog_ret,
+			    unsigned *blog_ret, unsigned *maxlen_ret)
 {
-	static const df11_encode_options defaults = {0};
-	uint8_t *dst = dst_v;
-	df11_result r = DF11_OK;
-	if (!opt)
-		opt = &defaults;
-	if (dst_size_ret)
-		*dst_size_ret = 0;
-	if ((!src && n_elems) || !dst || !dst_size_ret)
-		return df11_fail(DF11_INVALID_ARG, "encode: NULL buffer");
-	if ((r = df11_check_reserved(opt->reserved, 8, "encode options")))
+	df11_result r = df11_check_reserved(opt->reserved, 8, "encode options");
+	if (r)
 		return r;
 	unsigned wlog = opt->window_log2 ? (unsigned)opt->window_log2
 					 : DF11_DEFAULT_WINDOW_LOG2;
@@ -245,6 +236,28 @@ df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
 		return df11_fail(DF11_INVALID_ARG, "encode: window_log2 %u, "
 				 "block_log2 %u, max_code_len %u out of range",
 				 wlog, blog, maxlen);
+	*wlog_ret = wlog;
+	*blog_ret = blog;
+	*maxlen_ret = maxlen;
+	return DF11_OK;
+}
+
+df11_result df11_encode(const uint16_t *src, uint64_t n_elems,
+			const df11_encode_options *opt, void *dst_v,
+			size_t dst_capacity, size_t *dst_size_ret)
+{
+	static const df11_encode_options defaults = {0};
+	uint8_t *dst = dst_v;
+	df11_result r = DF11_OK;
+	if (!opt)
+		opt = &defaults;
+	if (dst_size_ret)
+		*dst_size_ret = 0;
+	if ((!src && n_elems) || !dst || !dst_size_ret)
+		return df11_fail(DF11_INVALID_ARG, "encode: NULL buffer");
+	unsigned wlog, blog, maxlen;
+	if ((r = df11_enc_params(opt, &wlog, &blog, &maxlen)))
+		return r;
 	if (n_elems > ((uint64_t)1 << 50))
 		return df11_fail(DF11_LIMIT, "encode: %llu elements, limit 2^50",
 				 (unsigned long long)n_elems);

@@ -69,25 +69,10 @@ df11_result df11_enc_stream_begin(df11_enc_stream *es, uint64_t n,
 	static const df11_encode_options defaults = {0};
 	if (!opt)
 		opt = &defaults;
-	df11_result r = df11_check_reserved(opt->reserved, 8, "encode options");
+	unsigned wlog, blog, maxlen;
+	df11_result r = df11_enc_params(opt, &wlog, &blog, &maxlen);
 	if (r)
 		return r;
-	/* Parameters as df11_encode resolves them. */
-	unsigned wlog = opt->window_log2 ? (unsigned)opt->window_log2
-					 : DF11_DEFAULT_WINDOW_LOG2;
-	unsigned blog = opt->block_log2 ? (unsigned)opt->block_log2
-					: DF11_DEFAULT_BLOCK_LOG2;
-	if (!opt->block_log2 && wlog <= DF11_MAX_WINDOW_LOG2 &&
-	    wlog + blog > DF11_MAX_BLOCK_BITS_LOG2)
-		blog = DF11_MAX_BLOCK_BITS_LOG2 - wlog;
-	unsigned maxlen = opt->max_code_len ? (unsigned)opt->max_code_len
-					    : DF11_MAX_CODE_LEN;
-	if (wlog < DF11_MIN_WINDOW_LOG2 || wlog > DF11_MAX_WINDOW_LOG2 ||
-	    blog > DF11_MAX_BLOCK_LOG2 || wlog + blog > DF11_MAX_BLOCK_BITS_LOG2 ||
-	    maxlen < 2 || maxlen > DF11_MAX_CODE_LEN)
-		return df11_fail(DF11_INVALID_ARG, "encode: window_log2 %u, "
-				 "block_log2 %u, max_code_len %u out of range",
-				 wlog, blog, maxlen);
 	if (n == 0 || n > ((uint64_t)1 << 50))
 		return df11_fail(n ? DF11_LIMIT : DF11_INVALID_ARG,
 				 "encode: %llu elements, need 1..2^50",

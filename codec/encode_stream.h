@@ -45,6 +45,11 @@ typedef struct df11_enc_code {
 #define DF11_PAIR_LEN_SHIFT 59
 
 void df11_enc_header(uint8_t *dst, const df11_layout *L);
+/* opt's window_log2, block_log2 and max_code_len with the defaults
+ * applied, checked (DF11_INVALID_ARG if out of range or a reserved field
+ * is set). */
+df11_result df11_enc_params(const df11_encode_options *opt, unsigned *wlog_ret,
+			    unsigned *blog_ret, unsigned *maxlen_ret);
 /* Fills the 65536-entry pair table for the exponents that have codes. */
 void df11_enc_pair_table(const uint8_t len[256], const uint64_t code[256],
 			 uint64_t *pair);
