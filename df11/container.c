@@ -1014,6 +1014,21 @@ static df11_result decode_failed(const df11_model *m, const df11_mtensor *t,
 			 df11_last_error());
 }
 
+/* Whether a tensor's stored bytes match their checksum: hashed from the
+ * mapping in DECODE_CHUNK pieces, whose pages leave RSS as they pass (the
+ * page cache keeps them for the decoder). */
+static int payload_intact(unpack_state *s, const df11_mtensor *t)
+{
+	XXH3_64bits_reset(s->xxh);
+	for (uint64_t at = 0; at < t->d.stored_bytes; at += DECODE_CHUNK) {
+		uint64_t n = t->d.stored_bytes - at < DECODE_CHUNK
+				     ? t->d.stored_bytes - at : DECODE_CHUNK;
+		XXH3_64bits_update(s->xxh, t->stored + at, (size_t)n);
+		drop_pages(t->stored + at, n);
+	}
+	return XXH3_64bits_digest(s->xxh) == t->sum_stored;
+}
+
 /* Decodes a tensor straight from the container's mapping in DECODE_CHUNK
  * pieces, each handed to the writer as it is done; the writer's hash runs
  * across the pieces and is checked against the original's at the last
@@ -1115,13 +1130,17 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			tj.drop = t->stored;
 			tj.drop_len = t->d.stored_bytes;
 		} else {
-			/* Decoded without hashing the payload first: the
-			 * decoder is safe on any bytes, and what it writes is
-			 * checked against the original's hash before it is
-			 * committed. Only a failure pays for the payload's hash,
-			 * to say which bytes are wrong. */
+			/* The payload is checked against its own hash first
+			 * (a corrupt container is refused even where the
+			 * damage would not reach the output, as df11-verify
+			 * refuses it), and what the decoder writes against the
+			 * original's hash before it is committed. */
 			if ((r = df11_mtensor_payload_check(m, t)))
 				r = decode_failed(m, t, r);
+			if (!r && !payload_intact(s, t))
+				r = df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored "
+					      "bytes differ from their checksum",
+					      m->path, t->name);
 			if (r || (r = unpack_pieces(s, t, &tj, *done, total)))
 				break;
 			s->st.n_compressed++;
