@@ -12,16 +12,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/df11dfl.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-run() {
-	local want=$1; shift
-	set +e; "$@" >out 2>err; local rc=$?; set -e
-	[ "$rc" -eq "$want" ] || fail "$* -> exit $rc, want $want; stderr: $(cat err)"
-}
-one_line_err() {
-	[ "$(wc -l <err)" -eq 1 ] || fail "expected one line on stderr, got: $(cat err)"
-	grep -q "$1" err || fail "stderr does not name $1: $(cat err)"
-}
+. "$SRC/tests/tools_lib.sh"
 
 echo "== df11-info"
 run 0 "$BIN/df11-info" "$FX/llama/df11"

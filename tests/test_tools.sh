@@ -11,17 +11,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/df11tools.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-# run WANT_RC CMD...: runs CMD, stdout/stderr into out/err, checks status.
-run() {
-	local want=$1; shift
-	set +e; "$@" >out 2>err; local rc=$?; set -e
-	[ "$rc" -eq "$want" ] || fail "$* -> exit $rc, want $want; stderr: $(cat err)"
-}
-one_line_err() {
-	[ "$(wc -l <err)" -eq 1 ] || fail "expected one line on stderr, got: $(cat err)"
-	grep -q "$1" err || fail "stderr does not name $1: $(cat err)"
-}
+. "$HERE/tools_lib.sh"
 no_temp() { ! ls -a "${1:-.}" | grep -q '\.tmp\.' || fail "temporary files left: $(ls -a "${1:-.}")"; }
 
 echo "== --help and usage errors"
