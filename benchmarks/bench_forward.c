@@ -10,7 +10,7 @@
  *
  * --synth nemo-12b (the default) makes, in memory, the very checkpoint
  * `df11-synth --preset nemo-12b` writes (same generator, names, shapes and
- * seed; synth/synth_model.c) and encodes it here, so a GPU session spends no
+ * seed; synth/synth_model.c) and encodes it here, so a GPU run spends no
  * time writing and reading 41 GB of files. MODEL (a checkpoint folder or a
  * .df11 container) is read through df11_model_* instead (CUDA only).
  *
