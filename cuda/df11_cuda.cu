@@ -29,6 +29,7 @@ extern "C" {
 #include "cuda/decode_kernel.h"
 #include "cuda/decode_staged.h"
 #include "cuda/kernels.h"
+#include "cuda/model.h"
 #include "cuda/plan.h"
 #include "df11_cuda.h"
 
@@ -39,20 +40,6 @@ static_assert(alignof(df11k_smem) == 16, "tables are copied as 16-byte vectors")
 static_assert(alignof(df11k2_smem) == 16, "tables are copied as 16-byte vectors");
 
 #define HEADER_SIZE DF11K_ALIGN /* the error flag's region */
-
-typedef struct cuda_tensor {
-	df11k_tensor t;         /* device addresses */
-	uint8_t *block_starts;  /* host copy (huffman): ranges to items */
-} cuda_tensor;
-
-struct df11_cuda_model {
-	uint8_t *mem;           /* device image */
-	size_t mem_size;
-	int owned;              /* mem came from cudaMalloc here */
-	unsigned int *err;      /* device: DF11K_ERR_* bits */
-	size_t n;
-	cuda_tensor *tensors;
-};
 
 /* ------------------------------------------------------------ kernel */
 
@@ -288,8 +275,11 @@ extern "C" void df11_cuda_model_free(df11_cuda_model *m)
 	if (m->owned)
 		cudaFree(m->mem);
 	if (m->tensors)
-		for (size_t i = 0; i < m->n; i++)
+		for (size_t i = 0; i < m->n; i++) {
 			free(m->tensors[i].block_starts);
+			if (m->tensors[i].fused)
+				cudaFree(m->tensors[i].fused);
+		}
 	free(m->tensors);
 	free(m);
 }

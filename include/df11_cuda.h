@@ -74,6 +74,56 @@ DF11_API df11_result df11_cuda_decode_batch(const df11_cuda_model *m,
  * path. */
 DF11_API df11_result df11_cuda_check(df11_cuda_model *m, cudaStream_t stream);
 
+/* ------------------------------------------------------------------------
+ * Fused decode + matrix-vector products, for decode steps and small
+ * batches: y (+)= x W^T with W decoded in registers, never written to
+ * device memory as BF16. For up to DF11_CUDA_GEMV_MAX_BATCH rows of x;
+ * larger batches are compute-bound and better served by decoding W
+ * (df11_cuda_decode) into a BF16 GEMM.
+ *
+ * The products are deterministic: each output is one fixed-order sum that
+ * depends only on the column count, so encoded weights and the same
+ * weights in BF16 (a job's bf16 matrix) give identical bits.
+ * ---------------------------------------------------------------------- */
+
+/* Makes tensor i usable as a (rows, cols) matrix by df11_cuda_gemv:
+ * rows * cols must be its element count, cols at most 65536. A Huffman
+ * tensor gets an index of its row segments in device memory, 16 bits per
+ * 1024 weights plus 64 bits per 32 rows (0.0166 bits per weight with 5120
+ * columns), made on the GPU from the upload's entry points. Synchronous;
+ * call it once, at load. Calling it again with another shape re-makes it. */
+DF11_API df11_result df11_cuda_gemv_prepare(df11_cuda_model *m, size_t i,
+					    uint64_t rows, uint64_t cols);
+
+/* Device bytes of tensor i's fused index (0 if it has none). */
+DF11_API size_t df11_cuda_gemv_index_size(const df11_cuda_model *m, size_t i);
+
+#define DF11_CUDA_GEMV_MAX_BATCH 32
+#define DF11_CUDA_GEMV_MAX_JOBS 4
+
+/* One matrix of a fused launch: a prepared tensor of the model, or (if
+ * bf16 is not NULL) a plain BF16 (rows, cols) row-major device matrix. Its
+ * output row n of batch row b is y[b * ldy + n] (device, float). */
+typedef struct df11_cuda_gemv_job {
+	size_t tensor;
+	const uint16_t *bf16;
+	uint64_t rows;          /* bf16 only; a tensor's come from prepare */
+	float *y;
+	size_t ldy;
+} df11_cuda_gemv_job;
+
+/* For b < batch (1..32) and every row n of each job's matrix (all with
+ * `cols` columns): y[b][n] = sum_k x[b * ldx + k] * W[n][k], or y += that
+ * if accumulate. x: device BF16. One launch, up to DF11_CUDA_GEMV_MAX_JOBS
+ * matrices (q, k and v of a layer, say). Host work and one kernel launch
+ * only: can be captured in a CUDA graph. m may be NULL if every job is
+ * BF16. Corrupt data found on the device is reported by df11_cuda_check. */
+DF11_API df11_result df11_cuda_gemv(const df11_cuda_model *m,
+				    const df11_cuda_gemv_job *jobs,
+				    size_t n_jobs, const uint16_t *x,
+				    size_t ldx, uint64_t cols, int batch,
+				    int accumulate, cudaStream_t stream);
+
 /* Whether a usable GPU is present: DF11_OK, or DF11_NO_DEVICE with the
  * reason in df11_last_error(). */
 DF11_API df11_result df11_cuda_available(void);

@@ -2,7 +2,7 @@
 #
 # test_cuda_emul runs the kernel's per-thread functions on the CPU; it needs
 # neither nvcc nor a GPU, so it builds and runs in every configuration.
-df11_add_test(test_cuda_emul test_cuda_emul.c cuda_cases.c
+df11_add_test(test_cuda_emul test_cuda_emul.c cuda_cases.c cuda_upload.c
               ${CMAKE_SOURCE_DIR}/cuda/plan.c)
 target_link_libraries(test_cuda_emul PRIVATE df11_testutil)
 if(DEFINED DF11_CUDA_CTA_LOG2) # the same CTA size as libdf11_cuda
@@ -25,7 +25,7 @@ foreach(cfg "5;32;6" "8;8;16")
   list(GET cfg 1 step)
   list(GET cfg 2 run)
   set(t test_cuda_emul_cta${cta}_step${step}_run${run})
-  df11_add_test(${t} test_cuda_emul.c cuda_cases.c
+  df11_add_test(${t} test_cuda_emul.c cuda_cases.c cuda_upload.c
                 ${CMAKE_SOURCE_DIR}/cuda/plan.c)
   target_link_libraries(${t} PRIVATE df11_testutil)
   target_compile_definitions(${t} PRIVATE DF11K_THREADS_LOG2=${cta}
@@ -39,3 +39,8 @@ if(DF11_ENABLE_CUDA)
   target_link_libraries(test_cuda_gpu PRIVATE df11_cuda_static df11_testutil)
   set_tests_properties(test_cuda_gpu PROPERTIES TIMEOUT 900)
 endif()
+
+# The fused decode + matrix-vector kernel on the CPU (cuda/fused.h).
+df11_add_test(test_fused_emul test_fused_emul.c cuda_upload.c
+              ${CMAKE_SOURCE_DIR}/cuda/plan.c ${CMAKE_SOURCE_DIR}/cuda/fused_plan.c)
+target_link_libraries(test_fused_emul PRIVATE df11_testutil)
