@@ -181,6 +181,17 @@ df11_result df11_cpu_llm_forward(df11_cpu_llm *m, const int32_t *tokens,
  * by default; the reference is float32 throughout. */
 void df11_cpu_llm_set_bf16_activations(df11_cpu_llm *m, int on);
 
+/* Another kernel's arithmetic inside this forward pass (tests: the CPU run
+ * of the fused GPU kernel). Called instead of each matrix product:
+ * out[i * ld_out + j] (+)= sum_k in[i * K + k] * W[row0 + j][k] for i < n,
+ * j < N, where W is tensor `name` (a layer matrix, or lm_head in slices of
+ * rows from row0) and w its rows [row0, row0 + N) in BF16. */
+typedef void (*df11_cpu_matmul_fn)(void *ctx, const char *name, uint64_t row0,
+				   const uint16_t *w, float *out, int ld_out,
+				   const float *in, int n, int N, int K,
+				   int accumulate);
+void df11_cpu_llm_set_matmul(df11_cpu_llm *m, df11_cpu_matmul_fn fn, void *ctx);
+
 /* Index of the largest logit; the first one on ties, NaN never wins
  * (the CUDA argmax kernel follows the same rule). */
 int df11_argmax(const float *x, int n);

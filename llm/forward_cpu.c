@@ -51,6 +51,8 @@ struct df11_cpu_llm {
 	float *gate, *up;            /* (cap, I) */
 	float *scores;               /* (max_seq) one row of attention */
 	uint16_t *emb_row;           /* (H) */
+	df11_cpu_matmul_fn mm;       /* replaces matmul() if not NULL */
+	void *mm_ctx;
 };
 
 /* float -> nearest BF16 (ties to even) -> float, as __float2bfloat16. */
@@ -144,8 +146,13 @@ static void matmul_worker(void *arg, int t)
  * split the N outputs; each output is one dot(), so the result does not
  * depend on the thread count. */
 static void matmul(df11_cpu_llm *m, float *out, int ld_out, const float *in,
-		   const uint16_t *w, int n, int N, int K, int accumulate)
+		   const uint16_t *w, int n, int N, int K, int accumulate,
+		   const char *name, uint64_t row0)
 {
+	if (m->mm) {
+		m->mm(m->mm_ctx, name, row0, w, out, ld_out, in, n, N, K, accumulate);
+		return;
+	}
 	int threads = m->threads;
 	if (threads > N)
 		threads = N;
@@ -384,9 +391,12 @@ static void layer_forward(df11_cpu_llm *m, int l, int n, int pos0)
 		rmsnorm(m->xn + (size_t)t * H, m->x + (size_t)t * H,
 			m->lw[DF11_W_ATTN_NORM], H, c->norm_eps);
 	maybe_round(m, m->xn, (size_t)n * H);
-	matmul(m, m->q, qd, m->xn, m->lw[DF11_W_Q], n, qd, H, 0);
-	matmul(m, m->k, kvd, m->xn, m->lw[DF11_W_K], n, kvd, H, 0);
-	matmul(m, m->v, kvd, m->xn, m->lw[DF11_W_V], n, kvd, H, 0);
+	char nm[DF11_W_COUNT][DF11_LLM_NAME_MAX];
+	for (int i = 0; i < DF11_W_COUNT; i++)
+		df11_llm_layer_name(nm[i], l, df11_llm_layer_suffix[i]);
+	matmul(m, m->q, qd, m->xn, m->lw[DF11_W_Q], n, qd, H, 0, nm[DF11_W_Q], 0);
+	matmul(m, m->k, kvd, m->xn, m->lw[DF11_W_K], n, kvd, H, 0, nm[DF11_W_K], 0);
+	matmul(m, m->v, kvd, m->xn, m->lw[DF11_W_V], n, kvd, H, 0, nm[DF11_W_V], 0);
 
 	float *kc = m->k_cache + (size_t)l * (size_t)m->max_seq * (size_t)kvd;
 	float *vc = m->v_cache + (size_t)l * (size_t)m->max_seq * (size_t)kvd;
@@ -405,18 +415,18 @@ static void layer_forward(df11_cpu_llm *m, int l, int n, int pos0)
 	for (int t = 0; t < n; t++)
 		attention(m, l, m->q + (size_t)t * qd, pos0 + t, m->att + (size_t)t * qd);
 	maybe_round(m, m->att, (size_t)n * qd);
-	matmul(m, m->x, H, m->att, m->lw[DF11_W_O], n, H, qd, 1);
+	matmul(m, m->x, H, m->att, m->lw[DF11_W_O], n, H, qd, 1, nm[DF11_W_O], 0);
 
 	for (int t = 0; t < n; t++)
 		rmsnorm(m->xn + (size_t)t * H, m->x + (size_t)t * H,
 			m->lw[DF11_W_MLP_NORM], H, c->norm_eps);
 	maybe_round(m, m->xn, (size_t)n * H);
-	matmul(m, m->gate, I, m->xn, m->lw[DF11_W_GATE], n, I, H, 0);
-	matmul(m, m->up, I, m->xn, m->lw[DF11_W_UP], n, I, H, 0);
+	matmul(m, m->gate, I, m->xn, m->lw[DF11_W_GATE], n, I, H, 0, nm[DF11_W_GATE], 0);
+	matmul(m, m->up, I, m->xn, m->lw[DF11_W_UP], n, I, H, 0, nm[DF11_W_UP], 0);
 	for (size_t i = 0; i < (size_t)n * (size_t)I; i++)
 		m->gate[i] = silu(m->gate[i]) * m->up[i];
 	maybe_round(m, m->gate, (size_t)n * I);
-	matmul(m, m->x, H, m->gate, m->lw[DF11_W_DOWN], n, H, I, 1);
+	matmul(m, m->x, H, m->gate, m->lw[DF11_W_DOWN], n, H, I, 1, nm[DF11_W_DOWN], 0);
 }
 
 df11_result df11_cpu_llm_forward(df11_cpu_llm *m, const int32_t *tokens,
@@ -473,8 +483,15 @@ df11_result df11_cpu_llm_forward(df11_cpu_llm *m, const int32_t *tokens,
 			      m->layer_buf);
 		if (r)
 			return r;
-		matmul(m, logits + v0, V, m->xn, m->layer_buf, rows, (int)nv, H, 0);
+		matmul(m, logits + v0, V, m->xn, m->layer_buf, rows, (int)nv, H, 0,
+		       head, v0);
 	}
 	m->pos += n;
 	return DF11_OK;
+}
+
+void df11_cpu_llm_set_matmul(df11_cpu_llm *m, df11_cpu_matmul_fn fn, void *ctx)
+{
+	m->mm = fn;
+	m->mm_ctx = ctx;
 }

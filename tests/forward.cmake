@@ -10,3 +10,9 @@ if(TARGET df11_llm_cuda)
   df11_add_test(test_forward_cuda test_forward_cuda.c)
   target_link_libraries(test_forward_cuda PRIVATE df11_llm_cuda df11_testutil)
 endif()
+
+# The decode-step arithmetic of the CUDA forward pass on the CPU: the
+# reference with every product through the fused kernel's CPU run.
+df11_add_test(test_forward_fused test_forward_fused.c cuda_upload.c
+              ${CMAKE_SOURCE_DIR}/cuda/plan.c ${CMAKE_SOURCE_DIR}/cuda/fused_plan.c)
+target_link_libraries(test_forward_fused PRIVATE df11_llm df11_testutil)

@@ -67,40 +67,6 @@ static uint32_t run_launch(const df11f_launch *L)
 	return err;
 }
 
-/* The prepare's seek and pack launches: T's fused index as a (rows, cols)
- * matrix (malloc'd, exactly df11f_index_size bytes); their error bits. */
-static uint8_t *make_index(const emul_tensor *T, uint64_t rows, uint64_t cols,
-			   uint32_t *err)
-{
-	const uint64_t ns = df11f_n_segs(cols), n = rows * ns;
-	uint64_t *start = malloc(8 * (n + 1));
-	uint8_t *index = malloc(df11f_index_size(rows, cols));
-	assert_true(start && index);
-	uint32_t bad = 0;
-	for (uint64_t s = n + 1; s-- > 0;)
-		df11f_index_seek(&T->t, T->t.multi, T->t.code_len, cols, rows, s,
-				 start, &bad);
-	/* Each entry point is the sum of the lengths of the codes before it. */
-	if (!bad) {
-		uint64_t bit = 0, e = 0;
-		for (uint64_t s = 0; s < n; s++) {
-			uint64_t want = (s / ns) * cols + ((s % ns) << DF11F_SEG_LOG2);
-			for (; e < want; e++)
-				bit += T->P.code_len[df11_bf16_exponent(T->ref[e])];
-			if (start[s] != bit)
-				fail_msg("segment %llu starts at bit %llu, expected %llu",
-					 (unsigned long long)s,
-					 (unsigned long long)start[s],
-					 (unsigned long long)bit);
-		}
-	}
-	for (uint64_t s = n; s-- > 0;)
-		df11f_index_pack(cols, rows, s, start, index, &bad);
-	free(start);
-	*err = bad ? DF11F_ERR_INDEX : 0;
-	return index;
-}
-
 /* ------------------------------------------------------------- products */
 
 /* x (batch, ldx) BF16 activations: N(0, 1) rounded, with some exact zeros
@@ -176,7 +142,7 @@ static void check_matrix(const uint16_t *w, uint64_t rows, uint64_t cols,
 	uint8_t *index = NULL;
 	if (T.P.layout.codec == DF11_CODEC_HUFFMAN) {
 		uint32_t err = 0;
-		index = make_index(&T, rows, cols, &err);
+		index = fused_index_make(&T, rows, cols, &err);
 		assert_int_equal(err, 0);
 	}
 	df11f_matrix enc, plain;
@@ -332,7 +298,7 @@ static void test_several_matrices(void **state)
 		df11_synth_matrix(20 + i, rows[i], cols, 0.02f, w[i]);
 		tensor_load(&T[i], w[i], rows[i] * cols, NULL);
 		uint32_t err = 0;
-		index[i] = make_index(&T[i], rows[i], cols, &err);
+		index[i] = fused_index_make(&T[i], rows[i], cols, &err);
 		assert_int_equal(err, 0);
 		assert_int_equal(df11f_matrix_from_tensor(&M[i], &T[i].t, index[i],
 							  rows[i], cols), DF11_OK);
@@ -406,7 +372,7 @@ static void test_corrupt_index(void **state)
 	emul_tensor T;
 	tensor_load(&T, w, rows * cols, NULL);
 	uint32_t err = 0;
-	uint8_t *index = make_index(&T, rows, cols, &err);
+	uint8_t *index = fused_index_make(&T, rows, cols, &err);
 	assert_int_equal(err, 0);
 	const uint64_t size = df11f_index_size(rows, cols);
 	uint8_t *bad = malloc(size);
