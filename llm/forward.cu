@@ -7,9 +7,17 @@
  *   embed      DF11: decode the tokens' rows (df11_cuda_decode_batch)
  *              BF16: gather them from the resident table
  *   stage 0..L-1        one transformer layer each
- *   stage L..L+S-1      lm_head, S slices of rows
+ *   stage L..L+S-1      lm_head, S slices of rows (one product when fused)
  *
- * Stage k reads its weights from layer buffer k % 2. In DF11 mode a second
+ * M <= 32 (decode steps, small batches; unless gemm_only): every product
+ * is the fused decode + matrix-vector kernel (df11_cuda_gemv), which reads
+ * the compressed weights and multiplies them in registers, so no BF16
+ * weight ever travels through device memory; BF16 mode runs the same
+ * kernel with its BF16 loader. A decode step (n = 1) after the first is a
+ * CUDA graph replay: the position comes from device memory (d_pos) and
+ * the embedding rows are decoded before the graph.
+ *
+ * M > 32 (prefill), decode then cuBLASLt: stage k reads its weights from layer buffer k % 2. In DF11 mode a second
  * stream decodes stage k + 1 into the other buffer while stage k computes:
  *
  *   decode stream:  wait free[1] | decode 1 -> buf1 | rec ready[1] | wait free[0] | decode 2 -> buf0 ...
@@ -60,6 +68,12 @@ struct df11_cuda_llm {
 	df11_llm_config c;
 	df11_cuda_llm_options opt;
 	int pos;
+	int *d_pos;                       /* pos, for the kernels (device) */
+
+	/* The decode step (fused, n = 1) as a CUDA graph: captured at the
+	 * second step of a shape, replayed after. */
+	cudaGraphExec_t step_exec;
+	int step_runs;
 
 	cudaStream_t s_comp, s_dec;
 	cudaEvent_t ready[2], freed[2];
@@ -75,7 +89,9 @@ struct df11_cuda_llm {
 	layer_tensors *lt_idx;            /* (L) */
 	size_t t_embed, t_head, t_norm;
 	bf16 *buf[2];                     /* two layer buffers */
-	bf16 *norm_buf;                   /* (H) final norm */
+	bf16 *norm_buf;                   /* (H) final norm, decoded at load */
+	bf16 *norms;                      /* (L, 2, H) layer norms, decoded at
+					     load for the fused path */
 
 	/* BF16 mode */
 	bf16 *resident;                   /* (L, layer_elems) | embed | lm_head | norm */
@@ -299,6 +315,20 @@ static df11_result load_df11(df11_cuda_llm *m, const df11_weights *w)
 		if (!r)
 			m->mem.weights = df11_cuda_upload_size(ptrs, sizes, n);
 	}
+	/* Every matrix gets its fused index (device memory, counted with the
+	 * weights). */
+	for (int l = 0; l < c->n_layers && !r; l++)
+		for (int k = 0; k < DF11_W_ATTN_NORM && !r; k++) {
+			uint64_t rows, cols;
+			df11_llm_layer_shape(c, k, &rows, &cols);
+			r = df11_cuda_gemv_prepare(m->enc, m->lt_idx[l].t[k], rows, cols);
+			m->mem.weights += df11_cuda_gemv_index_size(m->enc, m->lt_idx[l].t[k]);
+		}
+	if (!r) {
+		r = df11_cuda_gemv_prepare(m->enc, m->t_head, (uint64_t)c->vocab,
+					   (uint64_t)c->hidden);
+		m->mem.weights += df11_cuda_gemv_index_size(m->enc, m->t_head);
+	}
 	for (size_t i = 0; st && i < n_t; i++)
 		free(st[i].owned);
 	free(st);
@@ -424,6 +454,36 @@ static df11_result alloc_runtime(df11_cuda_llm *m)
 	return DF11_OK;
 }
 
+/* DF11 mode: the layer norms and the final norm, decoded once (a few KB
+ * per layer) so that fused steps decode nothing but matrices. */
+static df11_result decode_norms(df11_cuda_llm *m)
+{
+	const df11_llm_config *c = &m->c;
+	size_t H = (size_t)c->hidden;
+	size_t acc = 0;
+	TRY(dalloc(&m->norms, (size_t)c->n_layers * 2 * H, &acc, "norms"));
+	m->mem.scratch += acc;
+	df11_cuda_job jobs[DF11_CUDA_MAX_BATCH];
+	size_t nj = 0;
+	for (int l = 0; l <= c->n_layers; l++)
+		for (int k = 0; k < 2; k++) {
+			df11_cuda_job *j = &jobs[nj++];
+			if (l == c->n_layers) {
+				*j = {m->t_norm, 0, (uint64_t)H, (uint16_t *)m->norm_buf};
+				k = 2;
+			} else {
+				*j = {m->lt_idx[l].t[DF11_W_ATTN_NORM + k], 0, (uint64_t)H,
+				      (uint16_t *)(m->norms + (size_t)(2 * l + k) * H)};
+			}
+			if (nj == DF11_CUDA_MAX_BATCH || l == c->n_layers) {
+				TRY(df11_cuda_decode_batch(m->enc, jobs, nj, m->s_comp));
+				nj = 0;
+			}
+		}
+	CU(cudaStreamSynchronize(m->s_comp), "norms");
+	return df11_cuda_check(m->enc, m->s_comp);
+}
+
 static df11_result check_options(const df11_cuda_llm_options *opt)
 {
 	if (opt->batch < 1 || opt->max_seq < 1 || opt->max_tokens < 1 ||
@@ -439,8 +499,11 @@ static df11_result init(df11_cuda_llm *m, const df11_weights *w)
 	const df11_cuda_llm_options *o = &m->opt;
 	TRY(df11_cuda_available());
 	TRY(df11_llm_check_weights(c, w));
-	CU(cudaStreamCreateWithFlags(&m->s_comp, cudaStreamNonBlocking), "stream");
-	CU(cudaStreamCreateWithFlags(&m->s_dec, cudaStreamNonBlocking), "stream");
+	/* Compute before any decode that competes with it. */
+	int prio_low = 0, prio_high = 0;
+	CU(cudaDeviceGetStreamPriorityRange(&prio_low, &prio_high), "stream priorities");
+	CU(cudaStreamCreateWithPriority(&m->s_comp, cudaStreamNonBlocking, prio_high), "stream");
+	CU(cudaStreamCreateWithPriority(&m->s_dec, cudaStreamNonBlocking, prio_low), "stream");
 	for (int i = 0; i < 2; i++) {
 		CU(cudaEventCreateWithFlags(&m->ready[i], cudaEventDisableTiming), "event");
 		CU(cudaEventCreateWithFlags(&m->freed[i], cudaEventDisableTiming), "event");
@@ -457,7 +520,9 @@ static df11_result init(df11_cuda_llm *m, const df11_weights *w)
 		m->buf[1] = m->buf[0] + m->lay.layer_elems;
 		m->mem.scratch = m->lay.layer_elems * 2 * 2;
 		CU(cudaMalloc(&m->norm_buf, (size_t)c->hidden * 2), "norm");
+		TRY(decode_norms(m));
 	}
+	TRY(dalloc(&m->d_pos, 1, &m->inv_freq_bytes, "activations"));
 
 	/* inv_freq exactly as the CPU reference computes it. */
 	TRY(dalloc(&m->inv_freq, (size_t)c->head_dim / 2, &m->inv_freq_bytes,
@@ -519,7 +584,10 @@ extern "C" void df11_cuda_llm_free(df11_cuda_llm *m)
 		cublasLtDestroy(m->lt);
 	df11_cuda_model_free(m->enc);
 	free_runtime(m);
-	void *bufs[] = {m->workspace, m->buf[0], m->norm_buf, m->resident, m->inv_freq};
+	if (m->step_exec)
+		cudaGraphExecDestroy(m->step_exec);
+	void *bufs[] = {m->workspace, m->buf[0], m->norm_buf, m->norms, m->resident,
+			m->inv_freq, m->d_pos};
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
 		if (bufs[i])
 			cudaFree(bufs[i]);
@@ -552,6 +620,10 @@ extern "C" df11_result df11_cuda_llm_reshape(df11_cuda_llm *m, int batch,
 	TRY(check_options(&o));
 	CU(cudaStreamSynchronize(m->s_comp), "reshape: sync");
 	CU(cudaStreamSynchronize(m->s_dec), "reshape: sync");
+	if (m->step_exec)
+		cudaGraphExecDestroy(m->step_exec);
+	m->step_exec = NULL;
+	m->step_runs = 0;
 	free_runtime(m);
 	m->opt = o;
 	df11_result r = alloc_runtime(m);
@@ -597,35 +669,67 @@ static df11_result decode_stage(df11_cuda_llm *m, int k, bf16 *dst)
 				      (uint16_t *)dst, m->s_dec);
 }
 
-/* One transformer layer on rows = B * n token rows; w: its layer buffer. */
-static df11_result layer_forward(df11_cuda_llm *m, int l, const bf16 *w, int n)
+/* y (+)= x W^T for the `count` matrices of layer l that start with
+ * `first` (q|k|v, o, gate|up, down), K columns, rows token rows: one fused
+ * launch (W compressed, or from the BF16 copy w), or one cuBLASLt GEMM over
+ * the layer buffer w, where those matrices lie back to back. */
+static df11_result product(df11_cuda_llm *m, int l, const bf16 *w, int first,
+			   int count, float *y, int ldy, const bf16 *x, int K,
+			   int rows, int accumulate, int fused)
+{
+	const df11_llm_config *c = &m->c;
+	uint64_t N = 0;
+	df11_cuda_gemv_job jobs[3];
+	for (int i = 0; i < count; i++) {
+		uint64_t r, k;
+		df11_llm_layer_shape(c, first + i, &r, &k);
+		jobs[i].tensor = m->enc ? m->lt_idx[l].t[first + i] : 0;
+		jobs[i].bf16 = m->enc ? NULL : (const uint16_t *)(w + m->lay.off[first + i]);
+		jobs[i].rows = r;
+		jobs[i].y = y + N;
+		jobs[i].ldy = (size_t)ldy;
+		N += r;
+	}
+	if (fused)
+		return df11_cuda_gemv(m->enc, jobs, (size_t)count, (const uint16_t *)x,
+				      (size_t)K, (uint64_t)K, rows, accumulate, m->s_comp);
+	return gemm(m, y, ldy, x, w + m->lay.off[first], rows, (int)N, K, accumulate);
+}
+
+/* One transformer layer on rows = B * n token rows. w: its layer buffer
+ * (decoded, or the resident BF16 copy); NULL for fused DF11. */
+static df11_result layer_forward(df11_cuda_llm *m, int l, const bf16 *w, int n,
+				 int fused)
 {
 	const df11_llm_config *c = &m->c;
 	int B = m->opt.batch, rows = B * n, H = c->hidden, I = c->intermediate;
 	int hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
 	size_t cache_off = (size_t)l * B * m->opt.max_seq * kvd;
 	cudaStream_t s = m->s_comp;
+	const bf16 *attn_norm = w ? w + m->lay.off[DF11_W_ATTN_NORM]
+				  : m->norms + (size_t)2 * l * H;
+	const bf16 *mlp_norm = w ? w + m->lay.off[DF11_W_MLP_NORM] : attn_norm + H;
 
-	rmsnorm_kernel<<<rows, FWD_THREADS, 0, s>>>(m->xb, m->x, w + m->lay.off[DF11_W_ATTN_NORM], H,
+	rmsnorm_kernel<<<rows, FWD_THREADS, 0, s>>>(m->xb, m->x, attn_norm, H,
 						    c->norm_eps, 1, 0);
-	TRY(gemm(m, m->qkv, qd + 2 * kvd, m->xb, w + m->lay.off[DF11_W_Q], rows, qd + 2 * kvd, H, 0));
+	TRY(product(m, l, w, DF11_W_Q, 3, m->qkv, qd + 2 * kvd, m->xb, H, rows, 0, fused));
 	rope_cache_kernel<<<rows, 128, 0, s>>>(m->qkv, m->k_cache + cache_off,
 					       m->v_cache + cache_off, m->inv_freq, n,
-					       m->pos, c->n_heads, c->n_kv_heads, hd,
+					       m->d_pos, c->n_heads, c->n_kv_heads, hd,
 					       m->opt.max_seq);
 	dim3 grid((unsigned)rows, (unsigned)c->n_heads);
 	attention_kernel<<<grid, FWD_THREADS, m->attn_smem, s>>>(
 		m->xb, m->qkv, m->k_cache + cache_off, m->v_cache + cache_off, n,
-		m->pos, c->n_heads, c->n_kv_heads, hd, m->opt.max_seq,
+		m->d_pos, c->n_heads, c->n_kv_heads, hd, m->opt.max_seq,
 		c->sliding_window, (float)(1.0 / sqrt((double)hd)));
-	TRY(gemm(m, m->x, H, m->xb, w + m->lay.off[DF11_W_O], rows, H, qd, 1));
+	TRY(product(m, l, w, DF11_W_O, 1, m->x, H, m->xb, qd, rows, 1, fused));
 
-	rmsnorm_kernel<<<rows, FWD_THREADS, 0, s>>>(m->xb, m->x, w + m->lay.off[DF11_W_MLP_NORM], H,
+	rmsnorm_kernel<<<rows, FWD_THREADS, 0, s>>>(m->xb, m->x, mlp_norm, H,
 						    c->norm_eps, 1, 0);
-	TRY(gemm(m, m->gu, 2 * I, m->xb, w + m->lay.off[DF11_W_GATE], rows, 2 * I, H, 0));
+	TRY(product(m, l, w, DF11_W_GATE, 2, m->gu, 2 * I, m->xb, H, rows, 0, fused));
 	size_t total = (size_t)rows * I;
 	swiglu_kernel<<<(unsigned)((total + 255) / 256), 256, 0, s>>>(m->xb, m->gu, I, total);
-	TRY(gemm(m, m->x, H, m->xb, w + m->lay.off[DF11_W_DOWN], rows, H, I, 1));
+	TRY(product(m, l, w, DF11_W_DOWN, 1, m->x, H, m->xb, I, rows, 1, fused));
 	CU(cudaGetLastError(), "layer kernels");
 	return DF11_OK;
 }
@@ -656,6 +760,74 @@ static df11_result embed(df11_cuda_llm *m, const int32_t *tokens, int rows)
 	return DF11_OK;
 }
 
+/* The end of a forward call: results to the host, then the position. */
+static df11_result finish(df11_cuda_llm *m, int n, int out_rows,
+			  float *logits_host, int32_t *next_host)
+{
+	const int B = m->opt.batch, V = m->c.vocab;
+	if (logits_host)
+		CU(cudaMemcpyAsync(logits_host, m->logits, (size_t)out_rows * V * sizeof(float),
+				   cudaMemcpyDeviceToHost, m->s_comp), "logits");
+	if (next_host)
+		CU(cudaMemcpyAsync(next_host, m->d_next, (size_t)B * sizeof(int32_t),
+				   cudaMemcpyDeviceToHost, m->s_comp), "next");
+	CU(cudaStreamSynchronize(m->s_comp), "forward");
+	m->pos += n;
+	note_peak(m);
+	return DF11_OK;
+}
+
+/* Layers, final norm, lm_head and argmax of a fused call (M <= 32 rows):
+ * stream work only, so that a decode step can be captured as a graph. */
+static df11_result fused_body(df11_cuda_llm *m, int n, int all_logits)
+{
+	const df11_llm_config *c = &m->c;
+	int B = m->opt.batch, L = c->n_layers, V = c->vocab, H = c->hidden;
+	int df11 = m->opt.mode == DF11_CUDA_LLM_DF11;
+	int out_rows = all_logits ? B * n : B;
+	for (int l = 0; l < L; l++)
+		TRY(layer_forward(m, l, df11 ? NULL : m->resident + (size_t)l * m->lay.layer_elems,
+				  n, 1));
+	rmsnorm_kernel<<<out_rows, FWD_THREADS, 0, m->s_comp>>>(
+		m->xb, m->x, df11 ? m->norm_buf : m->r_norm, H, c->norm_eps,
+		all_logits ? 1 : n, all_logits ? 0 : n - 1);
+	df11_cuda_gemv_job j = {df11 ? m->t_head : 0,
+				df11 ? NULL : (const uint16_t *)m->r_head,
+				(uint64_t)V, m->logits, (size_t)V};
+	TRY(df11_cuda_gemv(df11 ? m->enc : NULL, &j, 1, (const uint16_t *)m->xb,
+			   (size_t)H, (uint64_t)H, out_rows, 0, m->s_comp));
+	argmax_kernel<<<B, FWD_THREADS, 0, m->s_comp>>>(m->d_next, m->logits, V,
+							 all_logits ? n : 1,
+							 all_logits ? n - 1 : 0);
+	CU(cudaGetLastError(), "argmax");
+	return DF11_OK;
+}
+
+/* A decode step's fused body: run directly the first time (it sets kernel
+ * attributes), captured as a graph the second, replayed after. */
+static df11_result fused_step(df11_cuda_llm *m)
+{
+	if (m->step_exec) {
+		CU(cudaGraphLaunch(m->step_exec, m->s_comp), "decode step graph");
+		return DF11_OK;
+	}
+	if (m->step_runs++ == 0)
+		return fused_body(m, 1, 0);
+	cudaGraph_t g = NULL;
+	CU(cudaStreamBeginCapture(m->s_comp, cudaStreamCaptureModeThreadLocal),
+	   "decode step capture");
+	df11_result r = fused_body(m, 1, 0);
+	cudaError_t e = cudaStreamEndCapture(m->s_comp, &g);
+	if (r)
+		return r;
+	CU(e, "decode step capture");
+	e = cudaGraphInstantiate(&m->step_exec, g, 0);
+	cudaGraphDestroy(g);
+	CU(e, "decode step graph");
+	CU(cudaGraphLaunch(m->step_exec, m->s_comp), "decode step graph");
+	return DF11_OK;
+}
+
 static df11_result forward(df11_cuda_llm *m, const int32_t *tokens, int n,
 			   int all_logits, float *logits_host, int32_t *next_host)
 {
@@ -670,10 +842,24 @@ static df11_result forward(df11_cuda_llm *m, const int32_t *tokens, int n,
 		m->mem.activations -= (size_t)m->logit_rows * V * sizeof(float);
 		m->logit_rows = out_rows;
 		TRY(dalloc(&m->logits, (size_t)out_rows * V, &m->mem.activations, "logits"));
+		/* The decode step's graph wrote the old buffer. */
+		if (m->step_exec)
+			cudaGraphExecDestroy(m->step_exec);
+		m->step_exec = NULL;
+		m->step_runs = 0;
 	}
 	CU(cudaMemcpyAsync(m->d_tokens, tokens, (size_t)rows * sizeof(int32_t),
 			   cudaMemcpyHostToDevice, m->s_comp), "tokens");
+	CU(cudaMemcpyAsync(m->d_pos, &m->pos, sizeof(int), cudaMemcpyHostToDevice,
+			   m->s_comp), "position");
 	TRY(embed(m, tokens, rows));
+	if (rows <= DF11_CUDA_GEMV_MAX_BATCH && !m->opt.gemm_only) {
+		if (n == 1 && !all_logits)
+			TRY(fused_step(m));
+		else
+			TRY(fused_body(m, n, all_logits));
+		return finish(m, n, out_rows, logits_host, next_host);
+	}
 
 	int K = L + m->lay.n_slices;
 	if (df11) {
@@ -700,15 +886,10 @@ static df11_result forward(df11_cuda_llm *m, const int32_t *tokens, int n,
 		}
 
 		if (k < L) {
-			TRY(layer_forward(m, k, w, n));
+			TRY(layer_forward(m, k, w, n, 0));
 		} else {
 			if (k == L) {
 				/* Final norm of the rows whose logits are wanted. */
-				if (df11) {
-					df11_cuda_job j = {m->t_norm, 0, (uint64_t)H,
-							   (uint16_t *)m->norm_buf};
-					TRY(df11_cuda_decode_batch(m->enc, &j, 1, m->s_comp));
-				}
 				rmsnorm_kernel<<<out_rows, FWD_THREADS, 0, m->s_comp>>>(
 					m->xb, m->x, df11 ? m->norm_buf : m->r_norm, H,
 					c->norm_eps, all_logits ? 1 : n, all_logits ? 0 : n - 1);
@@ -725,16 +906,7 @@ static df11_result forward(df11_cuda_llm *m, const int32_t *tokens, int n,
 							 all_logits ? n : 1,
 							 all_logits ? n - 1 : 0);
 	CU(cudaGetLastError(), "argmax");
-	if (logits_host)
-		CU(cudaMemcpyAsync(logits_host, m->logits, (size_t)out_rows * V * sizeof(float),
-				   cudaMemcpyDeviceToHost, m->s_comp), "logits");
-	if (next_host)
-		CU(cudaMemcpyAsync(next_host, m->d_next, (size_t)B * sizeof(int32_t),
-				   cudaMemcpyDeviceToHost, m->s_comp), "next");
-	CU(cudaStreamSynchronize(m->s_comp), "forward");
-	m->pos += n;
-	note_peak(m);
-	return DF11_OK;
+	return finish(m, n, out_rows, logits_host, next_host);
 }
 
 extern "C" df11_result df11_cuda_llm_forward(df11_cuda_llm *m, const int32_t *tokens,

@@ -2,14 +2,18 @@
  * Internal: the CUDA forward pass of a Llama / Mistral model (llm/forward.cu),
  * a C interface for df11-run and the benchmarks.
  *
- * Weights stay df11-encoded in device memory (libdf11_cuda); each layer is
- * decoded into one of two layer buffers just before its matmuls, on a second
- * stream, so the decode of layer i+1 overlaps the compute of layer i.
- * Embedding rows are decoded per token, lm_head in slices through the same
- * two buffers. DF11_CUDA_LLM_BF16 keeps plain BF16 weights resident instead,
- * laid out exactly like the layer buffers, and runs the same kernels and the
- * same GEMM algorithms: its logits are the bit-for-bit reference for the
- * DF11 mode.
+ * Weights stay df11-encoded in device memory (libdf11_cuda). Calls of up
+ * to 32 rows (decode steps, small batches) multiply them with the fused
+ * decode + matrix-vector kernel, which never writes BF16 weights to device
+ * memory, and a decode step (one token per sequence) runs as a CUDA graph.
+ * Larger calls (prefill) decode each layer into one of two layer buffers
+ * just before its cuBLASLt matmuls, on a second, lower-priority stream, so
+ * the decode of layer i+1 overlaps the compute of layer i; lm_head in
+ * slices through the same two buffers. Embedding rows are decoded per
+ * token. DF11_CUDA_LLM_BF16 keeps plain BF16 weights resident instead,
+ * laid out exactly like the layer buffers, and runs the same kernels (the
+ * fused kernel with its BF16 loader) and the same GEMM algorithms: its
+ * logits are the bit-for-bit reference for the DF11 mode.
  */
 #ifndef DF11_CUDA_FORWARD_H
 #define DF11_CUDA_FORWARD_H
@@ -33,6 +37,9 @@ typedef struct df11_cuda_llm_options {
 	int batch;     /* sequences run together, B >= 1 */
 	int max_seq;   /* KV cache positions per sequence */
 	int max_tokens;/* most tokens per sequence in one forward call (prefill) */
+	int gemm_only; /* 1: decode-then-cuBLASLt for every call; 0 (default):
+			  calls of up to 32 rows (B x tokens) use the fused
+			  decode + matrix-vector kernel (df11_cuda_gemv) */
 } df11_cuda_llm_options;
 
 /* Device memory, in bytes. */

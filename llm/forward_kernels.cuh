@@ -101,9 +101,10 @@ __global__ void rmsnorm_kernel(bf16 *out, const float *x, const bf16 *weight,
  *   qkv: (rows, nh*hd + 2*nkv*hd) float32, q rotated in place
  *   k_cache, v_cache: this layer's (B, max_seq, nkv*hd) BF16 */
 __global__ void rope_cache_kernel(float *qkv, bf16 *k_cache, bf16 *v_cache,
-				  const float *inv_freq, int n, int pos0,
+				  const float *inv_freq, int n, const int *pos0p,
 				  int n_heads, int n_kv, int hd, int max_seq)
 {
+	const int pos0 = *pos0p; /* device memory: a graph replays any step */
 	int r = blockIdx.x, b = r / n, t = r % n, pos = pos0 + t, half = hd / 2;
 	int qd = n_heads * hd, kvd = n_kv * hd;
 	float *q = qkv + (size_t)r * (qd + 2 * kvd);
@@ -131,9 +132,10 @@ __global__ void rope_cache_kernel(float *qkv, bf16 *k_cache, bf16 *v_cache,
  *   out: (rows, nh*hd) BF16, the o_proj input */
 __global__ void attention_kernel(bf16 *out, const float *qkv,
 				 const bf16 *k_cache, const bf16 *v_cache,
-				 int n, int pos0, int n_heads, int n_kv, int hd,
+				 int n, const int *pos0p, int n_heads, int n_kv, int hd,
 				 int max_seq, int window, float scale)
 {
+	const int pos0 = *pos0p;
 	extern __shared__ float sc[];
 	__shared__ float red[FWD_THREADS];
 	int r = blockIdx.x, h = blockIdx.y, b = r / n, pos = pos0 + r % n;

@@ -152,10 +152,14 @@ static float *cuda_generate(df11_cuda_llm *m, const df11_llm_config *c, int B,
 
 /* B sequences of n prompt tokens: all logits [B x n x V] and gen greedy
  * tokens [B x gen]. */
+/* 1: decode-then-cuBLASLt for every call; 0: the default, the fused kernel
+ * for calls of up to 32 rows. */
+static int g_gemm_only;
+
 static float *cuda_run(const model_src *s, int mode, int B, const int32_t *prompts,
 		       int n, int gen, int32_t *gen_ret)
 {
-	df11_cuda_llm_options o = {mode, B, n + gen + 1, n};
+	df11_cuda_llm_options o = {mode, B, n + gen + 1, n, g_gemm_only};
 	df11_cuda_llm *m;
 	if (df11_cuda_llm_new(&s->cfg, &s->w, &o, &m))
 		fail_msg("df11_cuda_llm_new: %s", df11_last_error());
@@ -201,7 +205,10 @@ static void close_to(const float *got, const float *want, int rows, int V,
 	print_message("%s: max |diff| %.3g\n", what, max_err);
 }
 
-static void check_model(model_src *s, const char *what)
+/* Prefill of 3 x 12 rows (decode then cuBLASLt unless fused everywhere is
+ * impossible: over 32 rows) and of 1 x 12 (fused by default), then decode
+ * steps of 3 and 1 rows. Returns the single sequence's logits. */
+static float *check_path(model_src *s, const char *what)
 {
 	int n = 12, B = 3, gen = 6;
 	int32_t prompts[3 * 12], g1[3 * 6], g2[3 * 6], g3[6], g4[6];
@@ -228,9 +235,26 @@ static void check_model(model_src *s, const char *what)
 	free(emu);
 	free(a);
 	free(b);
-	free(c1);
 	free(c2);
 	free(ref);
+	return c1;
+}
+
+/* Both paths: each with DF11 == BF16 bit for bit, and close to each other. */
+static void check_model(model_src *s, const char *what)
+{
+	char label[128];
+	g_gemm_only = 0;
+	snprintf(label, sizeof label, "%s, fused", what);
+	float *fused = check_path(s, label);
+	g_gemm_only = 1;
+	snprintf(label, sizeof label, "%s, cuBLASLt", what);
+	float *gemm = check_path(s, label);
+	g_gemm_only = 0;
+	snprintf(label, sizeof label, "%s: fused vs cuBLASLt", what);
+	close_to(fused, gemm, 12, s->cfg.vocab, 1, label);
+	free(fused);
+	free(gemm);
 }
 
 static void test_tiny_mistral(void **state)
@@ -283,7 +307,7 @@ static void test_reshape(void **state)
 		prompts[i] = (int32_t)((i * 977 + 5) % s.cfg.vocab);
 	float *want = cuda_run(&s, DF11_CUDA_LLM_DF11, B, prompts, n, gen, g1);
 
-	df11_cuda_llm_options o = {DF11_CUDA_LLM_DF11, 1, 8, 4};
+	df11_cuda_llm_options o = {DF11_CUDA_LLM_DF11, 1, 8, 4, 0};
 	df11_cuda_llm *m;
 	if (df11_cuda_llm_new(&s.cfg, &s.w, &o, &m))
 		fail_msg("df11_cuda_llm_new: %s", df11_last_error());
