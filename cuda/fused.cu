@@ -25,8 +25,9 @@ static_assert(alignof(df11f_smem) == 16, "tables are copied as 16-byte vectors")
 
 #define FUSED_MAX_THREADS (32 * DF11F_MAX_WARPS)
 
-/* One CTA per tile of 32 rows; NB, the batch width, is a template
- * argument so that each lane's accumulators are registers. */
+/* One CTA per tile of 32 rows, batch widths below DF11F_MMA_NB (FP32
+ * FMAs); NB is a template argument so that each lane's accumulators are
+ * registers. */
 template <int NB>
 __global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
 df11f_kernel(const __grid_constant__ df11f_launch L, unsigned int *err)
@@ -46,6 +47,75 @@ df11f_kernel(const __grid_constant__ df11f_launch L, unsigned int *err)
 	__syncthreads();
 	df11f_store(&L, M, tile, tid, nthreads, red, NB);
 	if (bad && err) /* err is NULL when every job is BF16 */
+		atomicOr(err, DF11F_ERR_INDEX);
+}
+
+/* One mma.sync.m16n8k16 of the warp: c += A B, BF16 inputs, FP32
+ * accumulators (fragment layout in cuda/fused.h). */
+static __device__ __forceinline__ void df11f_mma(const uint32_t a[4],
+						 const uint32_t b[2], float c[4])
+{
+	asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+		     "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+		     "{%0, %1, %2, %3};"
+		     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+		     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]),
+		       "r"(b[1]));
+}
+
+/* Batch widths from DF11F_MMA_NB: the same CTA, tiles and sums, with the
+ * products on the tensor cores, 16 columns per warp step. */
+template <int NB>
+__global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
+df11f_mma_kernel(const __grid_constant__ df11f_launch L, unsigned int *err)
+{
+	static_assert(NB >= DF11F_MMA_NB && NB % 8 == 0, "tensor-core batch width");
+	__shared__ __align__(16) df11f_smem sh;
+	extern __shared__ float red[]; /* (warps, NB, 32), then the tiles */
+	const uint32_t tid = threadIdx.x, nthreads = blockDim.x, cta = blockIdx.x;
+	const uint32_t warp = tid >> 5, lane = tid & 31u;
+	const df11f_matrix *M = &L.job[df11f_find_job(&L, cta)];
+	const uint64_t tile = cta - M->cta_base;
+	if (M->kind == DF11F_HUFFMAN) { /* CTA-uniform */
+		df11f_load_tables(M, &sh, tid, nthreads);
+		df11f_row_bits(&L, M, &sh, tile, tid);
+	}
+	__syncthreads();
+	uint16_t *wt = (uint16_t *)(red + df11f_red_floats(L.warps, NB)) +
+		       warp * DF11F_TILE_HALVES;
+	constexpr uint32_t NT = NB / 8;
+	float acc[2 * NT * 4];
+#pragma unroll
+	for (uint32_t i = 0; i < 2 * NT * 4; i++)
+		acc[i] = 0.0f;
+	df11f_cursor C;
+	df11f_cursor_init(&L, M, &sh, tile, lane, &C);
+	for (uint32_t c = warp; c < L.n_segs; c += L.warps) { /* warp-uniform */
+		df11f_cursor_seg(M, &C, c);
+		uint32_t k0, k1;
+		df11f_seg_cols(&L, c, &k0, &k1);
+		for (uint32_t k = k0; k < k1; k += 16u) {
+			df11f_mma_load(&L, M, &sh, &C, k, k1, wt, lane);
+			__syncwarp();
+			uint32_t a[2][4], b[NT][2];
+			df11f_mma_frag_a(wt, lane, 0, a[0]);
+			df11f_mma_frag_a(wt, lane, 1, a[1]);
+#pragma unroll
+			for (uint32_t nt = 0; nt < NT; nt++)
+				df11f_mma_frag_b(&L, k, k1, nt, lane, b[nt]);
+			__syncwarp(); /* the tile is free for the next load */
+#pragma unroll
+			for (uint32_t mt = 0; mt < 2; mt++)
+#pragma unroll
+				for (uint32_t nt = 0; nt < NT; nt++)
+					df11f_mma(a[mt], b[nt], acc + (mt * NT + nt) * 4);
+		}
+		df11f_cursor_check(M, &C, c);
+	}
+	df11f_mma_store(acc, warp, lane, red, NB);
+	__syncthreads();
+	df11f_store(&L, M, tile, tid, nthreads, red, NB);
+	if (C.bad && err)
 		atomicOr(err, DF11F_ERR_INDEX);
 }
 
@@ -155,16 +225,20 @@ static cudaError_t launch_nb(const df11f_launch *L, unsigned int *err,
 {
 	static int smem_set;
 	const uint32_t smem = df11f_launch_smem(L);
-	const uint32_t most = 4u * df11f_red_floats(DF11F_MAX_WARPS, NB);
+	const uint32_t most = df11f_dyn_smem(DF11F_MAX_WARPS, NB);
+	void (*kernel)(const df11f_launch, unsigned int *);
+	if constexpr (NB >= DF11F_MMA_NB)
+		kernel = df11f_mma_kernel<NB>;
+	else
+		kernel = df11f_kernel<NB>;
 	if (!smem_set && most > 48u * 1024u - sizeof(df11f_smem)) {
 		cudaError_t e = cudaFuncSetAttribute(
-			df11f_kernel<NB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-			(int)most);
+			kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)most);
 		if (e != cudaSuccess)
 			return e;
 	}
 	smem_set = 1;
-	df11f_kernel<NB><<<L->n_ctas, df11f_launch_threads(L), smem, stream>>>(*L, err);
+	kernel<<<L->n_ctas, df11f_launch_threads(L), smem, stream>>>(*L, err);
 	return cudaGetLastError();
 }
 

@@ -355,11 +355,68 @@ DF11_HD void df11f_load8(const df11f_launch *L, const df11f_matrix *M,
 	}
 }
 
-/* Phase 2: lane `lane` of warp `warp`: its segments of the tile, each
- * decoded (or loaded) 8 weights at a time and multiplied at once into acc
- * (nb floats, one per batch row, k ascending), then stored to red. NB is
- * the batch width, a compile-time constant in the GPU build so that acc
- * lives in registers. Returns 1 if the codes disagree with the index. */
+/* Where a lane stands in its row: the row it reads, and for Huffman
+ * matrices the stream bit of its current segment. */
+typedef struct df11f_cursor {
+	df11f_reader R;
+	uint64_t nr;          /* the row read */
+	uint64_t bit;         /* start of segment `done` */
+	const uint16_t *segb; /* the row's segment bits (Huffman) */
+	uint32_t done;
+	uint32_t live;        /* the row exists (else: stores nothing) */
+	uint32_t bad;         /* codes disagreed with the index */
+} df11f_cursor;
+
+DF11_HD void df11f_cursor_init(const df11f_launch *L, const df11f_matrix *M,
+			       const df11f_smem *sh, uint64_t tile,
+			       uint32_t lane, df11f_cursor *C)
+{
+	memset(C, 0, sizeof *C);
+	const uint64_t n = tile * DF11F_ROWS + lane;
+	C->live = n < M->rows;
+	/* Lanes past the matrix's last row compute on the tile's first row
+	 * and store nothing: the warp stays in step. */
+	C->nr = C->live ? n : tile * DF11F_ROWS;
+	if (M->kind == DF11F_HUFFMAN) {
+		C->bit = M->tile_start[tile];
+		for (uint32_t r = 0; r < (C->live ? lane : 0u); r++)
+			C->bit += sh->row_bits[r];
+		C->segb = M->seg_bits + C->nr * L->n_segs;
+	}
+}
+
+/* Positions the reader at segment c (c only grows). */
+DF11_HD void df11f_cursor_seg(const df11f_matrix *M, df11f_cursor *C, uint32_t c)
+{
+	if (M->kind != DF11F_HUFFMAN)
+		return;
+	for (; C->done < c; C->done++)
+		C->bit += C->segb[C->done];
+	df11f_reader_init(M, &C->R, C->bit);
+}
+
+/* After segment c: its codes must end where the index says. */
+DF11_HD void df11f_cursor_check(const df11f_matrix *M, df11f_cursor *C, uint32_t c)
+{
+	if (M->kind == DF11F_HUFFMAN && C->live &&
+	    (C->R.bad || C->R.pos != C->bit + C->segb[c]))
+		C->bad = 1;
+}
+
+/* Columns [*k0, *k1) of segment c. */
+DF11_HD void df11f_seg_cols(const df11f_launch *L, uint32_t c, uint32_t *k0,
+			    uint32_t *k1)
+{
+	*k0 = c << DF11F_SEG_LOG2;
+	*k1 = *k0 + DF11F_SEG < L->cols ? *k0 + DF11F_SEG : L->cols;
+}
+
+/* Phase 2 for batch widths up to DF11F_MMA_NB / 2, FP32 FMAs: lane `lane`
+ * of warp `warp` takes its segments of the tile, each decoded (or loaded)
+ * 8 weights at a time and multiplied at once into acc (NB floats, one per
+ * batch row, k ascending), then stored to red. NB is the batch width, a
+ * compile-time constant in the GPU build so that acc lives in registers.
+ * Returns 1 if the codes disagree with the index. */
 DF11_HD uint32_t df11f_lane(const df11f_launch *L, const df11f_matrix *M,
 			    const df11f_smem *sh, uint64_t tile, uint32_t warp,
 			    uint32_t lane, float *red, const uint32_t NB)
@@ -368,34 +425,16 @@ DF11_HD uint32_t df11f_lane(const df11f_launch *L, const df11f_matrix *M,
 	DF11F_UNROLL
 	for (uint32_t b = 0; b < NB; b++)
 		acc[b] = 0.0f;
-	const uint64_t n = tile * DF11F_ROWS + lane;
-	const int live = n < M->rows;
-	/* Lanes past the matrix's last row compute on the tile's first row
-	 * and store nothing: the warp stays in step. */
-	const uint64_t nr = live ? n : tile * DF11F_ROWS;
-	uint64_t bit = 0;
-	uint32_t done = 0; /* segments of the row whose bits are in `bit` */
-	if (M->kind == DF11F_HUFFMAN) {
-		bit = M->tile_start[tile];
-		for (uint32_t r = 0; r < (live ? lane : 0u); r++)
-			bit += sh->row_bits[r];
-	}
-	const uint16_t *segb = M->kind == DF11F_HUFFMAN ? M->seg_bits + nr * L->n_segs : NULL;
-	uint32_t bad = 0;
+	df11f_cursor C;
+	df11f_cursor_init(L, M, sh, tile, lane, &C);
 	for (uint32_t c = warp; c < L->n_segs; c += L->warps) {
-		df11f_reader R;
-		memset(&R, 0, sizeof R);
-		if (M->kind == DF11F_HUFFMAN) {
-			for (; done < c; done++)
-				bit += segb[done];
-			df11f_reader_init(M, &R, bit);
-		}
-		const uint32_t k0 = c << DF11F_SEG_LOG2;
-		const uint32_t k1 = k0 + DF11F_SEG < L->cols ? k0 + DF11F_SEG : L->cols;
+		df11f_cursor_seg(M, &C, c);
+		uint32_t k0, k1;
+		df11f_seg_cols(L, c, &k0, &k1);
 		for (uint32_t k = k0; k < k1; k += 8u) {
 			const uint32_t need = k1 - k < 8u ? k1 - k : 8u;
 			uint64_t w[2];
-			df11f_load8(L, M, sh, &R, nr, k, need, w);
+			df11f_load8(L, M, sh, &C.R, C.nr, k, need, w);
 			float wf[8];
 			DF11F_UNROLL
 			for (uint32_t i = 0; i < 8u; i++)
@@ -416,14 +455,119 @@ DF11_HD uint32_t df11f_lane(const df11f_launch *L, const df11f_matrix *M,
 				acc[b] = a;
 			}
 		}
-		if (M->kind == DF11F_HUFFMAN && live &&
-		    (R.bad || R.pos != bit + segb[c]))
-			bad = 1;
+		df11f_cursor_check(M, &C, c);
 	}
 	DF11F_UNROLL
 	for (uint32_t b = 0; b < NB; b++)
 		red[(warp * NB + b) * DF11F_ROWS + lane] = acc[b];
-	return bad;
+	return C.bad;
+}
+
+/* ----------------------------------------- tensor cores, batches >= 16
+ *
+ * For batch widths of DF11F_MMA_NB and more, the products go to the
+ * tensor cores: mma.sync.m16n8k16 (BF16 in, FP32 accumulate). A warp's 32
+ * rows are two 16-row A tiles, the batch rows NB/8 B tiles of 8, and the
+ * warp walks its segments 16 columns per step:
+ *
+ *   load   each lane decodes the 16 weights of its row (two df11f_load8)
+ *          into the warp's 32 x 16 tile in shared memory (rows of
+ *          DF11F_TILE_STRIDE halves: 48 bytes, so that 8 rows fall in
+ *          distinct banks);
+ *   frags  each lane reads its A fragments (PTX's m16n8k16 layout, with
+ *          g = lane / 4, t = lane % 4: a0 = A[g][2t..2t+1], a1 = A[g+8][..],
+ *          a2 = A[g][2t+8..2t+9], a3 = A[g+8][2t+8..]) from the tile and its
+ *          B fragments (b0 = x[g][k+2t..k+2t+1], b1 = x[g][k+2t+8..]) from
+ *          the activations;
+ *   mma    2 x NB/8 mma.sync per step; C fragments (c0, c1 = rows g,
+ *          batch 2t, 2t+1; c2, c3 = row g+8) stay in registers.
+ *
+ * The CPU run emulates the warp's mma from the 32 lanes' fragments
+ * (tests/test_fused_emul.c), so a fragment laid out wrong shows as a
+ * wrong product. */
+
+#define DF11F_MMA_NB 16u        /* smallest batch width on tensor cores */
+#define DF11F_TILE_STRIDE 24u   /* halves per row of a warp's weight tile */
+#define DF11F_TILE_HALVES (DF11F_ROWS * DF11F_TILE_STRIDE)
+
+/* Dynamic shared memory of a launch of batch width nb with `warps` warps:
+ * the partial sums, then (tensor cores) one weight tile per warp. */
+DF11_HD uint32_t df11f_dyn_smem(uint32_t warps, uint32_t nb)
+{
+	uint32_t b = 4u * df11f_red_floats(warps, nb);
+	if (nb >= DF11F_MMA_NB)
+		b += 2u * DF11F_TILE_HALVES * warps;
+	return b;
+}
+
+/* Load step: the lane's 16 weights at columns [k, k + 16) (zero at or past
+ * k1) into row `lane` of the warp's tile wt. */
+DF11_HD void df11f_mma_load(const df11f_launch *L, const df11f_matrix *M,
+			    const df11f_smem *sh, df11f_cursor *C, uint32_t k,
+			    uint32_t k1, uint16_t *wt, uint32_t lane)
+{
+	uint64_t w[4] = {0, 0, 0, 0};
+	for (uint32_t h = 0; h < 2u; h++) {
+		const uint32_t kk = k + 8u * h;
+		if (kk >= k1)
+			break;
+		const uint32_t need = k1 - kk < 8u ? k1 - kk : 8u;
+		df11f_load8(L, M, sh, &C->R, C->nr, kk, need, w + 2u * h);
+	}
+	uint64_t *row = (uint64_t *)(void *)(wt + lane * DF11F_TILE_STRIDE);
+	row[0] = w[0];
+	row[1] = w[1];
+	row[2] = w[2];
+	row[3] = w[3];
+}
+
+/* Frags step, A: the lane's four registers of 16-row tile mt (0, 1). */
+DF11_HD void df11f_mma_frag_a(const uint16_t *wt, uint32_t lane, uint32_t mt,
+			      uint32_t a[4])
+{
+	const uint32_t g = lane >> 2, t = lane & 3u, r = 16u * mt + g;
+	const uint32_t *lo = (const uint32_t *)(const void *)(wt + r * DF11F_TILE_STRIDE);
+	const uint32_t *hi = (const uint32_t *)(const void *)(wt + (r + 8u) * DF11F_TILE_STRIDE);
+	a[0] = lo[t];
+	a[1] = hi[t];
+	a[2] = lo[t + 4u];
+	a[3] = hi[t + 4u];
+}
+
+/* Frags step, B: the lane's two registers of batch tile nt: activations of
+ * batch row 8 nt + g (the last one for rows past the batch), columns
+ * k + 2t, k + 2t + 1 and those + 8 (zero at or past k1). */
+DF11_HD void df11f_mma_frag_b(const df11f_launch *L, uint32_t k, uint32_t k1,
+			      uint32_t nt, uint32_t lane, uint32_t b[2])
+{
+	const uint32_t g = lane >> 2, t = lane & 3u;
+	const uint32_t row = 8u * nt + g < L->batch ? 8u * nt + g : L->batch - 1u;
+	const uint16_t *x = L->x + row * L->ldx;
+	for (uint32_t i = 0; i < 2u; i++) {
+		const uint32_t kk = k + 2u * t + 8u * i;
+		const uint32_t v0 = kk < k1 ? x[kk] : 0u;
+		const uint32_t v1 = kk + 1u < k1 ? x[kk + 1u] : 0u;
+		b[i] = v0 | v1 << 16;
+	}
+}
+
+/* After the warp's last step: the lane's C fragments (acc[(mt * NB/8 +
+ * nt) * 4 + i]) to red, as df11f_lane stores its sums. */
+DF11_HD void df11f_mma_store(const float *acc, uint32_t warp, uint32_t lane,
+			     float *red, const uint32_t NB)
+{
+	const uint32_t g = lane >> 2, t = lane & 3u;
+	DF11F_UNROLL
+	for (uint32_t mt = 0; mt < 2u; mt++)
+		DF11F_UNROLL
+		for (uint32_t nt = 0; nt < NB / 8u; nt++)
+			DF11F_UNROLL
+			for (uint32_t i = 0; i < 4u; i++) {
+				const uint32_t row = 16u * mt + g + (i >> 1) * 8u;
+				const uint32_t b = 8u * nt + 2u * t + (i & 1u);
+				red[(warp * NB + b) * DF11F_ROWS + row] =
+					acc[(mt * (NB / 8u) + nt) * 4u + i];
+			}
 }
 
 /* Phase 3, thread tid of nthreads: each (row, batch row) of the tile adds

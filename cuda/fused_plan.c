@@ -108,5 +108,5 @@ uint32_t df11f_launch_threads(const df11f_launch *L)
 
 uint32_t df11f_launch_smem(const df11f_launch *L)
 {
-	return 4u * df11f_red_floats(L->warps, L->nb);
+	return df11f_dyn_smem(L->warps, L->nb);
 }

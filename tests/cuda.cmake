@@ -41,6 +41,6 @@ if(DF11_ENABLE_CUDA)
 endif()
 
 # The fused decode + matrix-vector kernel on the CPU (cuda/fused.h).
-df11_add_test(test_fused_emul test_fused_emul.c cuda_upload.c
+df11_add_test(test_fused_emul test_fused_emul.c cuda_upload.c fused_run.c
               ${CMAKE_SOURCE_DIR}/cuda/plan.c ${CMAKE_SOURCE_DIR}/cuda/fused_plan.c)
 target_link_libraries(test_fused_emul PRIVATE df11_testutil)

@@ -10,7 +10,6 @@
 
 #include "cuda/decode_kernel.h"
 #include "cuda/decode_staged.h"
-#include "cuda/fused.h"
 #include "cuda/plan.h"
 #include "tests/cuda_upload.h"
 #include "tests/testutil.h"
@@ -117,38 +116,4 @@ void tensor_free(emul_tensor *T)
 	free(T->win_off);
 	free(T->run_off);
 	free(T->ref);
-}
-
-/* The prepare's seek and pack launches: T's fused index as a (rows, cols)
- * matrix (malloc'd, exactly df11f_index_size bytes); their error bits. */
-uint8_t *fused_index_make(const emul_tensor *T, uint64_t rows, uint64_t cols,
-			   uint32_t *err)
-{
-	const uint64_t ns = df11f_n_segs(cols), n = rows * ns;
-	uint64_t *start = malloc(8 * (n + 1));
-	uint8_t *index = malloc(df11f_index_size(rows, cols));
-	assert_true(start && index);
-	uint32_t bad = 0;
-	for (uint64_t s = n + 1; s-- > 0;)
-		df11f_index_seek(&T->t, T->t.multi, T->t.code_len, cols, rows, s,
-				 start, &bad);
-	/* Each entry point is the sum of the lengths of the codes before it. */
-	if (!bad) {
-		uint64_t bit = 0, e = 0;
-		for (uint64_t s = 0; s < n; s++) {
-			uint64_t want = (s / ns) * cols + ((s % ns) << DF11F_SEG_LOG2);
-			for (; e < want; e++)
-				bit += T->P.code_len[df11_bf16_exponent(T->ref[e])];
-			if (start[s] != bit)
-				fail_msg("segment %llu starts at bit %llu, expected %llu",
-					 (unsigned long long)s,
-					 (unsigned long long)start[s],
-					 (unsigned long long)bit);
-		}
-	}
-	for (uint64_t s = n; s-- > 0;)
-		df11f_index_pack(cols, rows, s, start, index, &bad);
-	free(start);
-	*err = bad ? DF11F_ERR_INDEX : 0;
-	return index;
 }

@@ -38,11 +38,4 @@ void run_count_cta(const df11k_batch *b, uint32_t cta, uint32_t *err);
 uint32_t run_count(const df11k_tensor *t, uint32_t *win_off);
 uint32_t run_entries(const df11k_tensor *t, uint32_t *run_off);
 
-/* The fused kernel's prepare launches (cuda/fused.h) on T as a (rows,
- * cols) matrix, checking every segment's entry point against the sum of
- * the code lengths before it: its fused index (malloc'd,
- * df11f_index_size bytes) and their error bits. */
-uint8_t *fused_index_make(const emul_tensor *T, uint64_t rows, uint64_t cols,
-			  uint32_t *err);
-
 #endif

@@ -13,6 +13,6 @@ endif()
 
 # The decode-step arithmetic of the CUDA forward pass on the CPU: the
 # reference with every product through the fused kernel's CPU run.
-df11_add_test(test_forward_fused test_forward_fused.c cuda_upload.c
+df11_add_test(test_forward_fused test_forward_fused.c cuda_upload.c fused_run.c
               ${CMAKE_SOURCE_DIR}/cuda/plan.c ${CMAKE_SOURCE_DIR}/cuda/fused_plan.c)
 target_link_libraries(test_forward_fused PRIVATE df11_llm df11_testutil)

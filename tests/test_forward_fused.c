@@ -26,6 +26,7 @@
 #include "cuda/plan.h"
 #include "llm/forward.h"
 #include "tests/cuda_upload.h"
+#include "tests/fused_run.h"
 #include "tests/testutil.h"
 
 /* The CUDA forward pass's tolerance against the BF16-emulating reference
@@ -98,27 +99,7 @@ static void fused_matmul(void *ctx, const char *name, uint64_t row0,
 		assert_int_equal(df11f_launch_init(&L, x, (uint64_t)K, (uint64_t)K, n,
 						   accumulate), DF11_OK);
 		assert_int_equal(df11f_launch_add(&L, M, y, ldy), DF11_OK);
-		/* One CTA after another, each phase for every thread in turn
-		 * (tests/test_fused_emul.c checks the orderings). */
-		static df11f_smem sh;
-		float *red = malloc(df11f_launch_smem(&L));
-		assert_non_null(red);
-		const uint32_t nt = df11f_launch_threads(&L);
-		for (uint32_t cta = 0; cta < L.n_ctas; cta++) {
-			const df11f_matrix *J = &L.job[df11f_find_job(&L, cta)];
-			const uint64_t tile = cta - J->cta_base;
-			if (J->kind == DF11F_HUFFMAN)
-				for (uint32_t tid = 0; tid < nt; tid++) {
-					df11f_load_tables(J, &sh, tid, nt);
-					df11f_row_bits(&L, J, &sh, tile, tid);
-				}
-			for (uint32_t tid = 0; tid < nt; tid++)
-				assert_int_equal(df11f_lane(&L, J, &sh, tile, tid >> 5,
-							    tid & 31u, red, L.nb), 0);
-			for (uint32_t tid = 0; tid < nt; tid++)
-				df11f_store(&L, J, tile, tid, nt, red, L.nb);
-		}
-		free(red);
+		assert_int_equal(fused_run_launch(&L), 0);
 		F->launches++;
 	}
 	if (whole)

@@ -26,46 +26,10 @@
 #include "cuda/plan.h"
 #include "synth/synth.h"
 #include "tests/cuda_upload.h"
+#include "tests/fused_run.h"
 #include "tests/testutil.h"
 
 /* ------------------------------------------------------------- launches */
-
-/* One CTA of df11f_kernel (cuda/fused.cu), thread by thread per phase;
- * __syncthreads() falls between phases. Threads run in reverse order to
- * show that none depends on another's stores within a phase. */
-static uint32_t run_cta(const df11f_launch *L, uint32_t cta)
-{
-	static df11f_smem sh;
-	const df11f_matrix *M = &L->job[df11f_find_job(L, cta)];
-	const uint64_t tile = cta - M->cta_base;
-	const uint32_t nthreads = df11f_launch_threads(L);
-	float *red = malloc(df11f_launch_smem(L));
-	assert_non_null(red);
-	memset(red, 0xff, df11f_launch_smem(L)); /* NaN: unwritten shows */
-	memset(&sh, 0xcd, sizeof sh);
-	if (M->kind == DF11F_HUFFMAN) {
-		for (uint32_t tid = nthreads; tid-- > 0;)
-			df11f_load_tables(M, &sh, tid, nthreads);
-		for (uint32_t tid = nthreads; tid-- > 0;)
-			df11f_row_bits(L, M, &sh, tile, tid);
-	}
-	uint32_t bad = 0;
-	for (uint32_t tid = nthreads; tid-- > 0;)
-		bad |= df11f_lane(L, M, &sh, tile, tid >> 5, tid & 31u, red, L->nb);
-	for (uint32_t tid = nthreads; tid-- > 0;)
-		df11f_store(L, M, tile, tid, nthreads, red, L->nb);
-	free(red);
-	return bad ? DF11F_ERR_INDEX : 0;
-}
-
-/* CTAs in reverse order: the GPU runs them in any order. */
-static uint32_t run_launch(const df11f_launch *L)
-{
-	uint32_t err = 0;
-	for (uint32_t cta = L->n_ctas; cta-- > 0;)
-		err |= run_cta(L, cta);
-	return err;
-}
 
 /* ------------------------------------------------------------- products */
 
@@ -126,7 +90,7 @@ static float *product(const df11f_matrix *M, uint64_t cols, const uint16_t *x,
 	assert_int_equal(df11f_launch_init(&L, x, ldx, cols, batch, accumulate),
 			 DF11_OK);
 	assert_int_equal(df11f_launch_add(&L, M, y, ldy), DF11_OK);
-	*err = run_launch(&L);
+	*err = fused_run_launch(&L);
 	return y;
 }
 
@@ -313,12 +277,12 @@ static void test_several_matrices(void **state)
 		assert_int_equal(df11f_launch_add(&L, &M[i], y + off, ldy), DF11_OK);
 		off += rows[i];
 	}
-	assert_int_equal(run_launch(&L), 0);
+	assert_int_equal(fused_run_launch(&L), 0);
 	off = 0;
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(df11f_launch_init(&L, x, cols, cols, batch, 0), DF11_OK);
 		assert_int_equal(df11f_launch_add(&L, &M[i], y1 + off, ldy), DF11_OK);
-		assert_int_equal(run_launch(&L), 0);
+		assert_int_equal(fused_run_launch(&L), 0);
 		off += rows[i];
 	}
 	assert_memory_equal(y, y1, 4 * batch * ldy);
