@@ -35,7 +35,8 @@ endforeach()
 # test_cuda_gpu runs libdf11_cuda on a GPU; where there is none it skips
 # every test with a message and passes.
 if(DF11_ENABLE_CUDA)
-  df11_add_test(test_cuda_gpu test_cuda_gpu.c cuda_cases.c)
+  df11_add_test(test_cuda_gpu test_cuda_gpu.c cuda_cases.c cuda_upload.c
+                fused_run.c)
   target_link_libraries(test_cuda_gpu PRIVATE df11_cuda_static df11_testutil)
   set_tests_properties(test_cuda_gpu PROPERTIES TIMEOUT 900)
 endif()

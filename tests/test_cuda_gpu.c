@@ -3,6 +3,7 @@
  * layer, a CUDA graph), errors come back as result codes, and corrupt data
  * is flagged. Without a usable GPU every test is skipped with a message and
  * the program exits 0. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,11 +14,16 @@
 
 #include <cmocka.h>
 
+#include "cuda/fused.h"
+#include "cuda/fused_plan.h"
 #include "cuda/kernels.h"
+#include "cuda/model.h"
 #include "df11_cuda.h"
 #include "codec/parse.h"
 #include "synth/synth.h"
 #include "tests/cuda_cases.h"
+#include "tests/cuda_upload.h"
+#include "tests/fused_run.h"
 #include "tests/testutil.h"
 
 #define CK(call)                                                          \
@@ -383,6 +389,165 @@ static void test_corrupt_flag(void **state)
 	free(w);
 }
 
+/* ------------------------------------------------ fused products */
+
+/* sum_k |w x| of output (b, n): the scale of its rounding. */
+static double magnitude(const uint16_t *w, uint64_t cols, const uint16_t *x,
+			uint64_t n, int b)
+{
+	double m = 0;
+	for (uint64_t k = 0; k < cols; k++)
+		m += fabs((double)df11_bf16_to_f32(w[n * cols + k]) *
+			  df11_bf16_to_f32(x[(uint64_t)b * cols + k]));
+	return m;
+}
+
+/* df11_cuda_gemv on the GPU against the CPU run of the same kernels
+ * (tests/fused_run.c): the prepare's index byte for byte; encoded and BF16
+ * weights bit for bit; the CPU run bit for bit at batch widths 1-8 (the
+ * same fmaf in the same order) and within 1e-5 of the magnitude on the
+ * tensor cores; y past each matrix's rows untouched; a captured graph
+ * replays the same bits. */
+static void test_gemv(void **state)
+{
+	(void)state;
+	need_gpu();
+	static const uint64_t shapes[][2] = {{33, 1030}, {96, 5120}, {40, 14336}};
+	static const int batches[] = {1, 2, 3, 5, 8, 9, 16, 17, 32};
+	for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+		const uint64_t rows = shapes[si][0], cols = shapes[si][1], n = rows * cols;
+		const uint64_t ldy = rows + 3;
+		uint16_t *w = malloc(2 * n);
+		assert_non_null(w);
+		df11_synth_matrix(40 + si, rows, cols, 0.02f, w);
+		emul_tensor T;
+		tensor_load(&T, w, n, NULL);
+		uint32_t err = 0;
+		uint8_t *index = fused_index_make(&T, rows, cols, &err);
+		assert_int_equal(err, 0);
+		const void *encs[1] = {T.enc};
+		df11_cuda_model *m = NULL;
+		OK(df11_cuda_upload(encs, &T.size, 1, NULL, 0, &m));
+		df11_cuda_gemv_job job = {0, NULL, 0, NULL, ldy};
+		float *yd = NULL;
+		CK(cudaMalloc((void **)&yd, 4 * DF11F_MAX_B * ldy));
+		job.y = yd;
+		uint16_t *xd = NULL;
+		CK(cudaMalloc((void **)&xd, 2 * DF11F_MAX_B * cols));
+		/* Not prepared yet. */
+		assert_int_equal(df11_cuda_gemv(m, &job, 1, xd, cols, cols, 1, 0, 0),
+				 DF11_INVALID_ARG);
+		assert_int_equal(df11_cuda_gemv_prepare(m, 0, rows + 1, cols),
+				 DF11_INVALID_ARG);
+		OK(df11_cuda_gemv_prepare(m, 0, rows, cols));
+		const size_t isize = df11_cuda_gemv_index_size(m, 0);
+		assert_int_equal(isize, df11f_index_size(rows, cols));
+		uint8_t *dindex = malloc(isize);
+		assert_non_null(dindex);
+		CK(cudaMemcpy(dindex, m->tensors[0].fused, isize, cudaMemcpyDeviceToHost));
+		assert_memory_equal(dindex, index, isize);
+
+		uint16_t *wd = NULL;
+		CK(cudaMalloc((void **)&wd, 2 * n));
+		CK(cudaMemcpy(wd, w, 2 * n, cudaMemcpyHostToDevice));
+		df11_cuda_gemv_job bjob = {0, wd, rows, yd, ldy};
+		uint16_t *x = malloc(2 * DF11F_MAX_B * cols);
+		float *y0 = malloc(4 * DF11F_MAX_B * ldy), *ye = malloc(4 * DF11F_MAX_B * ldy);
+		float *yb = malloc(4 * DF11F_MAX_B * ldy), *yc = malloc(4 * DF11F_MAX_B * ldy);
+		assert_true(x && y0 && ye && yb && yc);
+		df11_rng r;
+		df11_rng_seed(&r, 7 + si);
+		for (uint64_t i = 0; i < DF11F_MAX_B * cols; i++)
+			x[i] = df11_f32_to_bf16(df11_rng_normal(&r));
+		for (uint64_t i = 0; i < DF11F_MAX_B * ldy; i++)
+			y0[i] = (float)(i % 5) - 2.0f;
+		CK(cudaMemcpy(xd, x, 2 * DF11F_MAX_B * cols, cudaMemcpyHostToDevice));
+		df11f_matrix M;
+		OK(df11f_matrix_from_tensor(&M, &T.t, index, rows, cols));
+		for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++)
+			for (int acc = 0; acc < 2; acc++) {
+				const int B = batches[bi];
+				const size_t bytes = 4 * (size_t)B * ldy;
+				CK(cudaMemcpy(yd, y0, bytes, cudaMemcpyHostToDevice));
+				OK(df11_cuda_gemv(m, &job, 1, xd, cols, cols, B, acc, 0));
+				CK(cudaMemcpy(ye, yd, bytes, cudaMemcpyDeviceToHost));
+				CK(cudaMemcpy(yd, y0, bytes, cudaMemcpyHostToDevice));
+				OK(df11_cuda_gemv(NULL, &bjob, 1, xd, cols, cols, B, acc, 0));
+				CK(cudaMemcpy(yb, yd, bytes, cudaMemcpyDeviceToHost));
+				OK(df11_cuda_check(m, 0));
+				if (memcmp(ye, yb, bytes))
+					fail_msg("%llu x %llu, batch %d: encoded and BF16 "
+						 "weights give different bits",
+						 (unsigned long long)rows,
+						 (unsigned long long)cols, B);
+				memcpy(yc, y0, bytes);
+				df11f_launch L;
+				OK(df11f_launch_init(&L, x, cols, cols, B, acc));
+				OK(df11f_launch_add(&L, &M, yc, ldy));
+				assert_int_equal(fused_run_launch(&L), 0);
+				for (int b = 0; b < B; b++)
+					for (uint64_t i = 0; i < ldy; i++) {
+						float g = ye[b * ldy + i], c = yc[b * ldy + i];
+						if (i >= rows || L.nb < DF11F_MMA_NB) {
+							if (memcmp(&g, &c, 4))
+								fail_msg("batch %d: y[%d][%llu] = %.9g "
+									 "on the GPU, %.9g on the CPU",
+									 B, b, (unsigned long long)i,
+									 g, c);
+						} else if (!(fabs((double)g - c) <=
+							     1e-5 * (magnitude(w, cols, x, i, b) +
+								     fabs((double)y0[b * ldy + i] * acc)))) {
+							fail_msg("batch %d: y[%d][%llu] = %.9g on "
+								 "the GPU, %.9g on the CPU", B, b,
+								 (unsigned long long)i, g, c);
+						}
+					}
+			}
+		/* A captured launch replays the same bits. */
+		cudaStream_t s;
+		CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+		cudaGraph_t g;
+		cudaGraphExec_t ge;
+		CK(cudaMemcpy(yd, y0, 4 * 8 * ldy, cudaMemcpyHostToDevice));
+		CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+		OK(df11_cuda_gemv(m, &job, 1, xd, cols, cols, 8, 0, s));
+		CK(cudaStreamEndCapture(s, &g));
+		CK(cudaGraphInstantiate(&ge, g, 0));
+		CK(cudaGraphLaunch(ge, s));
+		CK(cudaStreamSynchronize(s));
+		CK(cudaMemcpy(yb, yd, 4 * 8 * ldy, cudaMemcpyDeviceToHost));
+		OK(df11_cuda_gemv(m, &job, 1, xd, cols, cols, 8, 0, 0));
+		CK(cudaMemcpy(ye, yd, 4 * 8 * ldy, cudaMemcpyDeviceToHost));
+		assert_memory_equal(ye, yb, 4 * 8 * ldy);
+		CK(cudaGraphExecDestroy(ge));
+		CK(cudaGraphDestroy(g));
+		CK(cudaStreamDestroy(s));
+		/* A segment length changed in device memory: flagged. */
+		uint16_t v;
+		uint8_t *seg = m->tensors[0].fused + df11f_index_seg_offset(rows) + 2 * 3;
+		CK(cudaMemcpy(&v, seg, 2, cudaMemcpyDeviceToHost));
+		v++;
+		CK(cudaMemcpy(seg, &v, 2, cudaMemcpyHostToDevice));
+		OK(df11_cuda_gemv(m, &job, 1, xd, cols, cols, 1, 0, 0));
+		assert_int_equal(df11_cuda_check(m, 0), DF11_BAD_DATA);
+		assert_int_equal(df11_cuda_gemv(m, &job, 1, xd, cols, cols, 33, 0, 0),
+				 DF11_INVALID_ARG);
+		CK(cudaFree(yd));
+		CK(cudaFree(xd));
+		CK(cudaFree(wd));
+		df11_cuda_model_free(m);
+		free(dindex);
+		free(index);
+		free(x);
+		free(y0);
+		free(ye);
+		free(yb);
+		free(yc);
+		tensor_free(&T);
+		free(w);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -390,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_corrupt_flag),
 		cmocka_unit_test(test_nemo_layer),
+		cmocka_unit_test(test_gemv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
