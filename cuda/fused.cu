@@ -25,6 +25,18 @@ static_assert(alignof(df11f_smem) == 16, "tables are copied as 16-byte vectors")
 
 #define FUSED_MAX_THREADS (32 * DF11F_MAX_WARPS)
 
+/* Programmatic dependent launch: the kernels are launched so that they may
+ * start while the previous kernel on the stream finishes. Their prologue
+ * reads only the model (tables, index), never what the previous kernel
+ * writes; this waits for that kernel's completion and memory before x or y
+ * is touched. Without the launch attribute it returns at once. */
+static __device__ __forceinline__ void df11f_wait_inputs(void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+	cudaGridDependencySynchronize();
+#endif
+}
+
 /* One CTA per tile of 32 rows, batch widths below DF11F_MMA_NB (FP32
  * FMAs); NB is a template argument so that each lane's accumulators are
  * registers. */
@@ -41,6 +53,7 @@ df11f_kernel(const __grid_constant__ df11f_launch L, unsigned int *err)
 		df11f_load_tables(M, &sh, tid, nthreads);
 		df11f_row_bits(&L, M, &sh, tile, tid);
 	}
+	df11f_wait_inputs();
 	__syncthreads();
 	const uint32_t bad = df11f_lane(&L, M, &sh, tile, tid >> 5, tid & 31u,
 					red, NB);
@@ -80,6 +93,7 @@ df11f_mma_kernel(const __grid_constant__ df11f_launch L, unsigned int *err)
 		df11f_load_tables(M, &sh, tid, nthreads);
 		df11f_row_bits(&L, M, &sh, tile, tid);
 	}
+	df11f_wait_inputs();
 	__syncthreads();
 	uint16_t *wt = (uint16_t *)(red + df11f_red_floats(L.warps, NB)) +
 		       warp * DF11F_TILE_HALVES;
@@ -238,8 +252,19 @@ static cudaError_t launch_nb(const df11f_launch *L, unsigned int *err,
 			return e;
 	}
 	smem_set = 1;
-	kernel<<<L->n_ctas, df11f_launch_threads(L), smem, stream>>>(*L, err);
-	return cudaGetLastError();
+	/* Overlap the prologue (tables into shared memory) with the end of
+	 * the kernel before, which writes x (df11f_wait_inputs). */
+	cudaLaunchAttribute attr[1];
+	attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+	attr[0].val.programmaticStreamSerializationAllowed = 1;
+	cudaLaunchConfig_t cfg = {};
+	cfg.gridDim = dim3(L->n_ctas);
+	cfg.blockDim = dim3(df11f_launch_threads(L));
+	cfg.dynamicSmemBytes = smem;
+	cfg.stream = stream;
+	cfg.attrs = attr;
+	cfg.numAttrs = 1;
+	return cudaLaunchKernelEx(&cfg, kernel, *L, err);
 }
 
 extern "C" df11_result df11_cuda_gemv(const df11_cuda_model *m,
