@@ -37,6 +37,23 @@ static __device__ __forceinline__ void df11f_wait_inputs(void)
 #endif
 }
 
+/* Both kernels' start: the CTA's matrix and tile, its tables in shared
+ * memory and its rows' bits summed, then the wait for the inputs. */
+static __device__ __forceinline__ const df11f_matrix *
+df11f_prologue(const df11f_launch *L, df11f_smem *sh, uint64_t *tile)
+{
+	const uint32_t tid = threadIdx.x;
+	const df11f_matrix *M = &L->job[df11f_find_job(L, blockIdx.x)];
+	*tile = blockIdx.x - M->cta_base;
+	if (M->kind == DF11F_HUFFMAN) { /* CTA-uniform */
+		df11f_load_tables(M, sh, tid, blockDim.x);
+		df11f_row_bits(L, M, sh, *tile, tid);
+	}
+	df11f_wait_inputs();
+	__syncthreads();
+	return M;
+}
+
 /* One CTA per tile of 32 rows, batch widths below DF11F_MMA_NB (FP32
  * FMAs); NB is a template argument so that each lane's accumulators are
  * registers. */
@@ -46,15 +63,9 @@ df11f_kernel(const __grid_constant__ df11f_launch L, unsigned int *err)
 {
 	__shared__ __align__(16) df11f_smem sh;
 	extern __shared__ float red[]; /* (warps, NB, 32) */
-	const uint32_t tid = threadIdx.x, nthreads = blockDim.x, cta = blockIdx.x;
-	const df11f_matrix *M = &L.job[df11f_find_job(&L, cta)];
-	const uint64_t tile = cta - M->cta_base;
-	if (M->kind == DF11F_HUFFMAN) { /* CTA-uniform */
-		df11f_load_tables(M, &sh, tid, nthreads);
-		df11f_row_bits(&L, M, &sh, tile, tid);
-	}
-	df11f_wait_inputs();
-	__syncthreads();
+	const uint32_t tid = threadIdx.x, nthreads = blockDim.x;
+	uint64_t tile;
+	const df11f_matrix *M = df11f_prologue(&L, &sh, &tile);
 	const uint32_t bad = df11f_lane(&L, M, &sh, tile, tid >> 5, tid & 31u,
 					red, NB);
 	__syncthreads();
@@ -85,16 +96,10 @@ df11f_mma_kernel(const __grid_constant__ df11f_launch L, unsigned int *err)
 	static_assert(NB >= DF11F_MMA_NB && NB % 8 == 0, "tensor-core batch width");
 	__shared__ __align__(16) df11f_smem sh;
 	extern __shared__ float red[]; /* (warps, NB, 32), then the tiles */
-	const uint32_t tid = threadIdx.x, nthreads = blockDim.x, cta = blockIdx.x;
+	const uint32_t tid = threadIdx.x, nthreads = blockDim.x;
 	const uint32_t warp = tid >> 5, lane = tid & 31u;
-	const df11f_matrix *M = &L.job[df11f_find_job(&L, cta)];
-	const uint64_t tile = cta - M->cta_base;
-	if (M->kind == DF11F_HUFFMAN) { /* CTA-uniform */
-		df11f_load_tables(M, &sh, tid, nthreads);
-		df11f_row_bits(&L, M, &sh, tile, tid);
-	}
-	df11f_wait_inputs();
-	__syncthreads();
+	uint64_t tile;
+	const df11f_matrix *M = df11f_prologue(&L, &sh, &tile);
 	uint16_t *wt = (uint16_t *)(red + df11f_red_floats(L.warps, NB)) +
 		       warp * DF11F_TILE_HALVES;
 	constexpr uint32_t NT = NB / 8;
