@@ -282,15 +282,18 @@ extern "C" df11_result df11_cuda_gemv(const df11_cuda_model *m,
 	df11_result r = df11f_launch_init(&L, x, ldx, cols, batch, accumulate);
 	if (r != DF11_OK)
 		return r;
-	if (!jobs || n_jobs == 0 || n_jobs > DF11F_MAX_JOBS || !x)
-		return df11_fail(DF11_INVALID_ARG, "GPU GEMV: %zu jobs (1..%u), x %p",
-				 n_jobs, DF11F_MAX_JOBS, (const void *)x);
+	if (!jobs || n_jobs == 0 || n_jobs > DF11F_MAX_JOBS || !x ||
+	    ((uintptr_t)x & 1u))
+		return df11_fail(DF11_INVALID_ARG, "GPU GEMV: %zu jobs (1..%u), x %p "
+				 "(2-byte aligned)", n_jobs, DF11F_MAX_JOBS,
+				 (const void *)x);
 	unsigned int *err = NULL;
 	for (size_t j = 0; j < n_jobs; j++) {
 		const df11_cuda_gemv_job *J = &jobs[j];
 		df11f_matrix M;
-		if (!J->y)
-			return df11_fail(DF11_INVALID_ARG, "GPU GEMV: job %zu: NULL y", j);
+		if (!J->y || ((uintptr_t)J->y & 3u))
+			return df11_fail(DF11_INVALID_ARG, "GPU GEMV: job %zu: y %p "
+					 "(4-byte aligned)", j, (void *)J->y);
 		if (J->bf16) {
 			if (J->rows == 0 || ((uintptr_t)J->bf16 & 1u))
 				return df11_fail(DF11_INVALID_ARG, "GPU GEMV: job %zu: "

@@ -115,8 +115,10 @@ typedef struct df11_cuda_gemv_job {
 /* For b < batch (1..32) and every row n of each job's matrix (all with
  * `cols` columns): y[b][n] = sum_k x[b * ldx + k] * W[n][k], or y += that
  * if accumulate. x: device BF16. One launch, up to DF11_CUDA_GEMV_MAX_JOBS
- * matrices (q, k and v of a layer, say). Host work and one kernel launch
- * only: can be captured in a CUDA graph. m may be NULL if every job is
+ * matrices (q, k and v of a layer, say). x and bf16 are 2-byte aligned,
+ * y 4-byte aligned; loads may touch the rest of the 8-byte words that hold
+ * x's and a bf16 matrix's elements (any cudaMalloc'd buffer allows it).
+ * Host work and one kernel launch only: can be captured in a CUDA graph. m may be NULL if every job is
  * BF16. Corrupt data found on the device is reported by df11_cuda_check. */
 DF11_API df11_result df11_cuda_gemv(const df11_cuda_model *m,
 				    const df11_cuda_gemv_job *jobs,
