@@ -772,6 +772,10 @@ static df11_result finish(df11_cuda_llm *m, int n, int out_rows,
 		CU(cudaMemcpyAsync(next_host, m->d_next, (size_t)B * sizeof(int32_t),
 				   cudaMemcpyDeviceToHost, m->s_comp), "next");
 	CU(cudaStreamSynchronize(m->s_comp), "forward");
+	/* Weights corrupted in device memory since the upload: the kernels
+	 * flagged them; the call fails rather than hand out their results. */
+	if (m->enc)
+		TRY(df11_cuda_check(m->enc, m->s_comp));
 	m->pos += n;
 	note_peak(m);
 	return DF11_OK;

@@ -74,7 +74,10 @@ void df11_cuda_llm_get_memory(const df11_cuda_llm *m, df11_cuda_llm_memory *ret)
 /* Runs n tokens of each of the B sequences: tokens is [B x n]. If
  * all_logits, logits (host, may be NULL) gets [B x n x vocab]; otherwise
  * [B x vocab] for each sequence's last token. next_ret (host, may be NULL)
- * gets the argmax of each sequence's last token, [B]. Synchronous. */
+ * gets the argmax of each sequence's last token, [B]. Synchronous.
+ * DF11_BAD_DATA if a kernel found weights that disagree with their index
+ * (device memory overwritten since the upload): the outputs are then not
+ * to be used. */
 df11_result df11_cuda_llm_forward(df11_cuda_llm *m, const int32_t *tokens,
 				  int n, int all_logits, float *logits,
 				  int32_t *next_ret);
