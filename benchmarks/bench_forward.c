@@ -1,7 +1,7 @@
 /*
  * BF16 vs DF11 forward pass, side by side in one process: the model-card
  * table (weights, post-load and peak GiB, time to first token
- * for 512- and 2048-token prompts, prefill tokens/s, decode tokens/s at
+ * for 512-, 1024- and 2048-token prompts, prefill tokens/s, decode tokens/s at
  * batch 1, 8 and 32 with 128 prompt + 128 new tokens per sequence).
  *
  *   bench_forward [--synth PRESET | MODEL] [--device cuda|cpu] [--layers N]
@@ -531,15 +531,18 @@ int main(int argc, char **argv)
 	int t1 = quick ? 32 : 512, t2 = quick ? 64 : 2048;
 	int dp = quick ? 16 : 128, dg = quick ? 8 : 128;
 	pts[np++] = (point){"ttft512", 1, t1, 1};
+	pts[np++] = (point){"ttft1024", 1, quick ? 48 : 1024, 1};
 	pts[np++] = (point){"ttft2048", 1, t2, 1};
+	const int nt = np; /* the TTFT points; the decode points follow */
 	pts[np++] = (point){"decode1", 1, dp, dg};
 	pts[np++] = (point){"decode8", quick ? 2 : 8, dp, dg};
 	pts[np++] = (point){"decode32", quick ? 4 : 32, dp, dg};
 	if (quick) {
 		pts[0].label = "ttft-short";
-		pts[1].label = "ttft-long";
-		pts[3].label = "decode2";
-		pts[4].label = "decode4";
+		pts[1].label = "ttft-mid";
+		pts[2].label = "ttft-long";
+		pts[nt + 1].label = "decode2";
+		pts[nt + 2].label = "decode4";
 	}
 	if (t2 + 1 > cfg.max_pos)
 		die("the %d-token prompt exceeds max_position_embeddings %d", t2,
@@ -648,17 +651,17 @@ int main(int argc, char **argv)
 		       sw.bf16_bytes / G, sw.enc_bytes / G,
 		       (double)sw.enc_bytes / (double)sw.bf16_bytes);
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < nt; i++) {
 		const result *b = &mr[0].res[i], *d = &mr[1].res[i];
 		printf("| TTFT p50 / p95 ms, %d-token prompt | %.1f / %.1f | %.1f / %.1f "
 		       "| %.3f | |\n", pts[i].prompt, b->ttft_p50, b->ttft_p95,
 		       d->ttft_p50, d->ttft_p95, d->ttft_p50 / b->ttft_p50);
 	}
 	printf("| prefill tokens/s (%d-token prompt) | %.0f | %.0f | %.3f (time) "
-	       "| |\n", pts[1].prompt, mr[0].res[1].prefill_tok_s,
-	       mr[1].res[1].prefill_tok_s,
-	       mr[0].res[1].prefill_tok_s / mr[1].res[1].prefill_tok_s);
-	for (int i = 2; i < np; i++) {
+	       "| |\n", pts[2].prompt, mr[0].res[2].prefill_tok_s,
+	       mr[1].res[2].prefill_tok_s,
+	       mr[0].res[2].prefill_tok_s / mr[1].res[2].prefill_tok_s);
+	for (int i = nt; i < np; i++) {
 		const result *b = &mr[0].res[i], *d = &mr[1].res[i];
 		printf("| decode tokens/s, batch %d | %.1f | %.1f | %.3f (time/token) "
 		       "| |\n", pts[i].batch, b->decode_tok_s, d->decode_tok_s,
@@ -667,11 +670,16 @@ int main(int argc, char **argv)
 	if (cuda) {
 		/* Against BF16 with cuBLASLt for every product. */
 		const result *g = mr[MODE_BF16_GEMM].res, *d = mr[MODE_DF11].res;
-		printf("| prefill tokens/s (%d-token prompt), BF16 cuBLASLt | %.0f | "
-		       "%.0f | %.3f (time) | <= 1.05 |\n", pts[1].prompt,
-		       g[1].prefill_tok_s, d[1].prefill_tok_s,
-		       g[1].prefill_tok_s / d[1].prefill_tok_s);
-		for (int i = 2; i < np; i++)
+		/* Prefill time: the TTFT points, and the 128-token prompts of
+		 * the decode points at batch 1. */
+		const int pre[] = {nt, 0, 1, 2};
+		for (int j = 0; j < 4; j++) {
+			const int i = pre[j];
+			printf("| prefill ms (TTFT p50), %d-token prompt, BF16 cuBLASLt "
+			       "| %.1f | %.1f | %.3f | <= 1.05 |\n", pts[i].prompt,
+			       g[i].ttft_p50, d[i].ttft_p50, d[i].ttft_p50 / g[i].ttft_p50);
+		}
+		for (int i = nt; i < np; i++)
 			printf("| decode tokens/s, batch %d, BF16 cuBLASLt | %.1f | %.1f "
 			       "| %.3f (time/token) | %s |\n", pts[i].batch,
 			       g[i].decode_tok_s, d[i].decode_tok_s,
