@@ -29,7 +29,7 @@ typedef struct df11_dfl_group {
 	const uint8_t *split;    /* split_positions, i64 LE */
 	uint64_t n_split;
 	uint64_t blocks;         /* ceil(n_bytes / 4096) */
-	uint64_t *fast;          /* 2^16-entry decode table, built on first use */
+	uint64_t *fast;          /* 2^12-entry decode table, built on first use */
 } df11_dfl_group;
 
 /* Checks every size, the tables, output_positions and split_positions of
