@@ -47,6 +47,7 @@
 typedef struct wgroup {
 	char *name;           /* module path */
 	size_t *src;          /* model tensor (view index) of each weight */
+	uint64_t *ne;         /* element count of each weight */
 	size_t nw;
 	uint64_t n;
 	int plain;            /* stored as BF16 weights */
@@ -161,15 +162,16 @@ static unsigned build_luts(const uint8_t len[256], const uint32_t code[256],
 /* Per-worker buffers, kept from group to group. */
 typedef struct wscratch {
 	uint16_t *src;  /* [PIECE] */
-	uint8_t *sm;    /* [PIECE] */
+	uint8_t *sm;    /* [PIECE] (file sinks) */
 	uint8_t *ex;    /* [PIECE + 8] */
-	uint8_t *out;   /* [4 * PIECE + 16]: stream bytes of a piece */
+	uint8_t *out;   /* [4 * PIECE + 16]: stream bytes of a piece (file
+			   sinks) */
 	uint64_t *pair; /* [65536] */
 	uint8_t *gaps, *op;
 	size_t gaps_cap, op_cap;
 	uint16_t *whole;  /* the group, when its weights are stored encoded */
 	size_t whole_cap;
-	int use_whole;
+	const uint16_t *in; /* the group in memory (whole), or NULL */
 } wscratch;
 
 static void wscratch_free(wscratch *w)
@@ -198,6 +200,15 @@ static df11_result wscratch_init(wscratch *w)
 		return df11_fail(DF11_NOMEM, "export buffers");
 	}
 	return DF11_OK;
+}
+
+DF11_HOT static void split_planes(const uint16_t *restrict src, uint64_t n,
+				  uint8_t *restrict sm, uint8_t *restrict ex)
+{
+	for (uint64_t q = 0; q < n; q++) {
+		sm[q] = df11_bf16_sm(src[q]);
+		ex[q] = (uint8_t)df11_bf16_exponent(src[q]);
+	}
 }
 
 /* Only the entries of present exponents are written, and only they are
@@ -251,6 +262,7 @@ DF11_HOT static uint8_t *code_piece(dfl_coder *C, const uint8_t *ex,
 	const uint8_t *len = C->len;
 	const uint32_t *code = C->code;
 	uint64_t acc = C->acc, pos = C->pos;
+	uint64_t nextb = C->next_chunk << 6; /* the next chunk's first bit */
 	unsigned nacc = C->nacc;
 #define DFL_FLUSH()                                              \
 	do {                                                     \
@@ -258,6 +270,19 @@ DF11_HOT static uint8_t *code_piece(dfl_coder *C, const uint8_t *ex,
 		p += nacc >> 3;                                  \
 		acc <<= nacc & ~7u;                              \
 		nacc &= 7u;                                      \
+	} while (0)
+	/* One code, its chunk marked if it is the first to start there. */
+#define DFL_ONE(e, i)                                            \
+	do {                                                     \
+		unsigned l_ = len[e];                            \
+		if (pos >= nextb) {                              \
+			mark_chunk(C, pos, (i));                 \
+			nextb += 64;                             \
+		}                                                \
+		acc |= (uint64_t)code[e] << (64 - nacc - l_);    \
+		nacc += l_;                                      \
+		pos += l_;                                       \
+		DFL_FLUSH();                                     \
 	} while (0)
 	uint64_t j = 0;
 	for (; j + 8 <= m; j += 8) {
@@ -268,20 +293,15 @@ DF11_HOT static uint8_t *code_piece(dfl_coder *C, const uint8_t *ex,
 		unsigned t2 = (unsigned)(c2 >> 32) & 63, t3 = (unsigned)(c3 >> 32) & 63;
 		unsigned n = t0 + t1 + t2 + t3;
 		if (__builtin_expect(n > 56, 0)) {
-			for (unsigned q = 0; q < 8; q++) {
-				unsigned e = x[q], l = len[e];
-				if (pos >> 6 == C->next_chunk)
-					mark_chunk(C, pos, i0 + j + q);
-				acc |= (uint64_t)code[e] << (64 - nacc - l);
-				nacc += l;
-				pos += l;
-				DFL_FLUSH();
-			}
+			for (unsigned q = 0; q < 8; q++)
+				DFL_ONE(x[q], i0 + j + q);
 			continue;
 		}
-		if (__builtin_expect((pos + n) >> 6 >= C->next_chunk, 0)) {
-			/* The first of the eight code starts in the new chunk. */
-			unsigned s[8];
+		if (pos + n >= nextb) {
+			/* The first of the eight code starts in the new chunk,
+			 * if one is (else the next step's first): the count
+			 * of starts before it, without branches. */
+			unsigned s[9];
 			s[0] = 0;
 			s[1] = (unsigned)(c0 >> 40) & 63;
 			s[2] = t0;
@@ -290,12 +310,17 @@ DF11_HOT static uint8_t *code_piece(dfl_coder *C, const uint8_t *ex,
 			s[5] = s[4] + ((unsigned)(c2 >> 40) & 63);
 			s[6] = s[4] + t2;
 			s[7] = s[6] + ((unsigned)(c3 >> 40) & 63);
-			uint64_t b = C->next_chunk << 6;
-			for (unsigned q = 0; q < 8; q++)
-				if (pos + s[q] >= b) {
-					mark_chunk(C, pos + s[q], i0 + j + q);
-					break;
-				}
+			s[8] = n;
+			unsigned q = 0;
+			if (pos < nextb) {
+				unsigned d = (unsigned)(nextb - pos);
+				q = (s[1] < d) + (s[2] < d) + (s[3] < d) + (s[4] < d) +
+				    (s[5] < d) + (s[6] < d) + (s[7] < d) + 1u;
+			}
+			if (q < 8) {
+				mark_chunk(C, pos + s[q], i0 + j + q);
+				nextb += 64;
+			}
 		}
 		uint64_t g01 = (uint64_t)(uint32_t)c0 << t1 | (uint32_t)c1;
 		uint64_t g23 = (uint64_t)(uint32_t)c2 << t3 | (uint32_t)c3;
@@ -304,15 +329,9 @@ DF11_HOT static uint8_t *code_piece(dfl_coder *C, const uint8_t *ex,
 		pos += n;
 		DFL_FLUSH();
 	}
-	for (; j < m; j++) {
-		unsigned e = ex[j], l = len[e];
-		if (pos >> 6 == C->next_chunk)
-			mark_chunk(C, pos, i0 + j);
-		acc |= (uint64_t)code[e] << (64 - nacc - l);
-		nacc += l;
-		pos += l;
-		DFL_FLUSH();
-	}
+	for (; j < m; j++)
+		DFL_ONE(ex[j], i0 + j);
+#undef DFL_ONE
 #undef DFL_FLUSH
 	C->acc = acc;
 	C->nacc = nacc;
@@ -456,26 +475,96 @@ static int reserve(uint8_t **buf, size_t *cap, size_t n)
 
 /* Elements [f, f + cnt) of the group's weight k, which starts at element
  * at of the group: read from the model (a view of the file, copied piece
- * by piece), or from ws->whole. */
+ * by piece), or from ws->in. */
 static df11_result get_piece(df11_model *m, const wgroup *g, wscratch *ws,
 			     size_t k, uint64_t at, uint64_t f, uint64_t cnt,
 			     const uint16_t **p)
 {
-	if (ws->use_whole) {
-		*p = ws->whole + at + f;
+	if (ws->in) {
+		*p = ws->in + at + f;
 		return DF11_OK;
 	}
 	*p = ws->src;
 	return df11_model_read_range(m, g->src[k], f, cnt, ws->src);
 }
 
-/* Codes the group's elements with the code into fd: stream bytes at
- * stream_off, sign|mantissa bytes at sm_off; gaps and output_positions
- * into ws. */
+/* Where a group's stream and sign|mantissa bytes go: a file, at two
+ * offsets, or memory. */
+typedef struct sink {
+	int fd;
+	const char *path;
+	uint64_t stream_off, sm_off;
+	uint8_t *stream, *sm;  /* memory, when not NULL */
+} sink;
+
+static df11_result put(const sink *o, int sm, const void *p, uint64_t n,
+		       uint64_t at)
+{
+	uint8_t *mem = sm ? o->sm : o->stream;
+	if (mem) {
+		memcpy(mem + at, p, n);
+		return DF11_OK;
+	}
+	return pwrite_all(o->fd, p, n, at + (sm ? o->sm_off : o->stream_off),
+			  o->path);
+}
+
+/* Exponent counts of the group and the exponent of its last element. */
+static df11_result group_counts(df11_model *m, const wgroup *g, wscratch *ws,
+				uint64_t count[256], unsigned *last_e_ret)
+{
+	uint64_t h[256], at = 0;
+	df11_result r = DF11_OK;
+	memset(count, 0, 256 * sizeof *count);
+	for (size_t k = 0; k < g->nw && !r; k++) {
+		/* In memory, a weight at once (long inputs count faster). */
+		uint64_t piece = ws->in ? g->ne[k] : PIECE;
+		for (uint64_t f = 0; f < g->ne[k] && !r; f += piece) {
+			uint64_t cnt = g->ne[k] - f < piece ? g->ne[k] - f : piece;
+			const uint16_t *src;
+			if ((r = get_piece(m, g, ws, k, at, f, cnt, &src)))
+				break;
+			df11_count_exponents(src, cnt, h);
+			for (unsigned e = 0; e < 256; e++)
+				count[e] += h[e];
+			*last_e_ret = df11_bf16_exponent(src[cnt - 1]);
+		}
+		at += g->ne[k];
+	}
+	return r;
+}
+
+/* The next code to try, from *step on (0 at first): limited to 32 bits,
+ * else shorter while more than 16 sub-tables are needed; each limit also
+ * with every code one bit longer, for when a block would hold more
+ * elements than the kernel's shared memory. Returns 0 when none is
+ * left. */
+static int next_code(const uint64_t count[256], int *step, uint8_t len[256],
+		     uint32_t code[256], uint8_t *luts, unsigned *n_luts_ret)
+{
+	static const unsigned limits[] = {32, 24, 20, 16, 12, 10, 8};
+	for (;;) {
+		unsigned li = (unsigned)*step / 2, longer = (unsigned)*step % 2;
+		if (li >= sizeof limits / sizeof *limits)
+			return 0;
+		(*step)++;
+		if (df11_huff_lengths(count, limits[li] - longer, len) < 0)
+			continue;
+		for (unsigned e = 0; e < 256 && longer; e++)
+			len[e] = len[e] ? (uint8_t)(len[e] + 1) : 0;
+		canon_codes(len, code);
+		if (!(*n_luts_ret = build_luts(len, code, luts)))
+			*step = 2 * (int)li + 2; /* try a shorter limit */
+		else
+			return 1;
+	}
+}
+
+/* Codes the group's elements with the code into o; gaps and
+ * output_positions into ws. */
 static df11_result code_group(df11_model *m, const wgroup *g, wscratch *ws,
 			      const uint8_t len[256], const uint32_t code[256],
-			      int fd, const char *path, uint64_t stream_off,
-			      uint64_t sm_off, uint64_t gaps_size,
+			      const sink *o, uint64_t gaps_size,
 			      uint64_t *n_op_ret, uint64_t *n_bytes_ret)
 {
 	pair_table(len, code, ws->pair);
@@ -485,24 +574,22 @@ static df11_result code_group(df11_model *m, const wgroup *g, wscratch *ws,
 	uint64_t i = 0, written = 0;
 	df11_result r = DF11_OK;
 	for (size_t k = 0; k < g->nw && !r; k++) {
-		df11_tensor_desc d;
-		df11_model_tensor(m, g->src[k], &d);
 		uint64_t at = i;
-		for (uint64_t f = 0; f < d.n_elems && !r; f += PIECE) {
-			uint64_t cnt = d.n_elems - f < PIECE ? d.n_elems - f : PIECE;
+		for (uint64_t f = 0; f < g->ne[k] && !r; f += PIECE) {
+			uint64_t cnt = g->ne[k] - f < PIECE ? g->ne[k] - f : PIECE;
 			const uint16_t *src;
 			if ((r = get_piece(m, g, ws, k, at, f, cnt, &src)))
 				break;
-			for (uint64_t q = 0; q < cnt; q++) {
-				ws->sm[q] = df11_bf16_sm(src[q]);
-				ws->ex[q] = (uint8_t)df11_bf16_exponent(src[q]);
-			}
-			if ((r = pwrite_all(fd, ws->sm, cnt, sm_off + i, path)))
+			/* A memory sink takes the bytes in place. */
+			uint8_t *sm = o->sm ? o->sm + i : ws->sm;
+			uint8_t *out = o->stream ? o->stream + written : ws->out;
+			split_planes(src, cnt, sm, ws->ex);
+			if (!o->sm && (r = put(o, 1, sm, cnt, i)))
 				break;
-			uint8_t *p = code_piece(&C, ws->ex, cnt, i, ws->out);
-			r = pwrite_all(fd, ws->out, (uint64_t)(p - ws->out),
-				       stream_off + written, path);
-			written += (uint64_t)(p - ws->out);
+			uint8_t *p = code_piece(&C, ws->ex, cnt, i, out);
+			if (!o->stream)
+				r = put(o, 0, out, (uint64_t)(p - out), written);
+			written += (uint64_t)(p - out);
 			i += cnt;
 		}
 	}
@@ -515,13 +602,86 @@ static df11_result code_group(df11_model *m, const wgroup *g, wscratch *ws,
 	df11_wr32(C.op + 4 * C.n_op++, (uint32_t)g->n);
 	if (C.nacc) {
 		uint8_t last = (uint8_t)(C.acc >> 56);
-		if ((r = pwrite_all(fd, &last, 1, stream_off + written, path)))
+		if ((r = put(o, 0, &last, 1, written)))
 			return r;
 		written++;
 	}
 	*n_op_ret = C.n_op;
 	*n_bytes_ret = written;
 	return DF11_OK;
+}
+
+/* Why a group with these counts must be stored plain; NULL if it can be
+ * coded. */
+static const char *plain_reason(const uint64_t count[256], uint64_t n)
+{
+	unsigned distinct = 0;
+	for (unsigned e = 0; e < 256; e++)
+		distinct += count[e] != 0;
+	for (unsigned e = DFL_PTR_MIN; e < 256; e++)
+		if (count[e])
+			return "exponents of 2^113 and above (or inf/NaN)";
+	if (distinct < 2)
+		return "a single exponent";
+	if (n > UINT32_MAX)
+		return "more than 2^32 elements";
+	return NULL;
+}
+
+/* The largest element count of a block, from output_positions. */
+static uint64_t max_block_elems(const uint8_t *op, uint64_t n_op)
+{
+	uint64_t max = 0;
+	for (uint64_t b = 0; b + 1 < n_op; b++) {
+		uint64_t d = df11_rd32(op + 4 * (b + 1)) - df11_rd32(op + 4 * b);
+		if (d > max)
+			max = d;
+	}
+	return max;
+}
+
+df11_result df11_dfl_encode_group(const uint16_t *w, uint64_t n,
+				  uint8_t *stream, uint8_t *sm,
+				  uint64_t *n_bytes_ret)
+{
+	wscratch ws;
+	df11_result r = wscratch_init(&ws);
+	if (r)
+		return r;
+	ws.in = w;
+	wgroup g = {.name = "group", .ne = &n, .nw = 1, .n = n};
+	uint64_t count[256];
+	unsigned last_e = 0;
+	group_counts(NULL, &g, &ws, count, &last_e);
+	const char *why = plain_reason(count, n);
+	if (why)
+		r = df11_fail(DF11_UNSUPPORTED, "%s: stored plain", why);
+	int step = 0, done = 0;
+	uint8_t len[256], luts[DFL_MAX_LUTS * 256];
+	uint32_t code[256];
+	unsigned n_luts;
+	while (!r && !done && next_code(count, &step, len, code, luts, &n_luts)) {
+		uint64_t bits = 0;
+		for (unsigned e = 0; e < 256; e++)
+			bits += count[e] * len[e];
+		uint64_t blocks = ((bits + 7) / 8 + DFL_BLOCK_BYTES - 1) /
+				  DFL_BLOCK_BYTES;
+		uint64_t gaps_size = DFL_GAP_BYTES_PER_BLOCK * blocks, n_op;
+		if (reserve(&ws.gaps, &ws.gaps_cap, gaps_size + 1) ||
+		    reserve(&ws.op, &ws.op_cap, 4 * (blocks + 2))) {
+			r = df11_fail(DF11_NOMEM, "%llu-element group",
+				      (unsigned long long)n);
+			break;
+		}
+		sink o = {.fd = -1, .path = "memory", .stream = stream, .sm = sm};
+		r = code_group(NULL, &g, &ws, len, code, &o, gaps_size, &n_op,
+			       n_bytes_ret);
+		done = !r && max_block_elems(ws.op, n_op) <= DFL_MAX_BLOCK_ELEMS;
+	}
+	if (!r && !done)
+		r = df11_fail(DF11_UNSUPPORTED, "no code fits: stored plain");
+	wscratch_free(&ws);
+	return r;
 }
 
 /* The group's weights as they are: read into *w_ret, described in
@@ -553,17 +713,18 @@ static df11_result export_group(export_state *s, df11_model *m, wscratch *ws,
 	wgroup *g = &s->g[gi];
 	df11_result r = DF11_OK;
 	/* Exponent counts, piece by piece; the last element's exponent. */
-	uint64_t count[256] = {0}, h[256];
-	unsigned last_e = 0, distinct = 0;
+	uint64_t count[256];
+	unsigned last_e = 0;
 	/* Weights stored encoded (a .df11 container, a DFloat11 folder) are
 	 * decoded once, whole, rather than once per pass. */
-	ws->use_whole = 0;
+	int whole = 0;
+	ws->in = NULL;
 	for (size_t k = 0; k < g->nw; k++) {
 		df11_tensor_desc d;
 		df11_model_tensor(m, g->src[k], &d);
-		ws->use_whole |= d.compressed != 0;
+		whole |= d.compressed != 0;
 	}
-	if (ws->use_whole) {
+	if (whole) {
 		uint8_t *wb = (uint8_t *)ws->whole;
 		if (reserve(&wb, &ws->whole_cap, 2 * g->n + 2)) {
 			ws->whole = NULL;
@@ -578,33 +739,11 @@ static df11_result export_group(export_state *s, df11_model *m, wscratch *ws,
 			r = df11_model_read(m, g->src[k], ws->whole + at, d.nbytes);
 			at += d.n_elems;
 		}
+		ws->in = ws->whole;
 	}
-	uint64_t at = 0;
-	for (size_t k = 0; k < g->nw && !r; k++) {
-		df11_tensor_desc d;
-		df11_model_tensor(m, g->src[k], &d);
-		for (uint64_t f = 0; f < d.n_elems && !r; f += PIECE) {
-			uint64_t cnt = d.n_elems - f < PIECE ? d.n_elems - f : PIECE;
-			const uint16_t *src;
-			if ((r = get_piece(m, g, ws, k, at, f, cnt, &src)))
-				break;
-			df11_count_exponents(src, cnt, h);
-			for (unsigned e = 0; e < 256; e++)
-				count[e] += h[e];
-			last_e = df11_bf16_exponent(src[cnt - 1]);
-		}
-		at += d.n_elems;
-	}
-	const char *why = NULL;
-	for (unsigned e = 0; e < 256; e++)
-		distinct += count[e] != 0;
-	for (unsigned e = DFL_PTR_MIN; e < 256 && !why; e++)
-		if (count[e])
-			why = "exponents of 2^113 and above (or inf/NaN)";
-	if (!why && distinct < 2)
-		why = "a single exponent";
-	if (!why && g->n > UINT32_MAX)
-		why = "more than 2^32 elements";
+	if (!r)
+		r = group_counts(m, g, ws, count, &last_e);
+	const char *why = plain_reason(count, g->n);
 	/* The group's file: its buffers (or plain weights), then the
 	 * module's other tensors. */
 	size_t cap = g->nw + 8 + df11_model_num_tensors(m);
@@ -666,94 +805,75 @@ static df11_result export_group(export_state *s, df11_model *m, wscratch *ws,
 	}
 	if (!r && why)
 		r = write_st(path, t, nt);
-	/* Codes limited to 32 bits, else shorter while more than 16
-	 * sub-tables are needed; each one bit longer if a block would hold
-	 * more elements than the kernel's shared memory. */
-	static const unsigned limits[] = {32, 24, 20, 16, 12, 10, 8};
-	int done = why != NULL;
-	for (size_t li = 0; !r && !done && li < sizeof limits / sizeof *limits;
-	     li++) {
-		for (int longer = 0; !r && !done && longer < 2; longer++) {
-			uint8_t len[256];
-			uint32_t code[256];
-			unsigned lim = limits[li] - (unsigned)longer;
-			if (df11_huff_lengths(count, lim, len) < 0)
-				continue;
-			for (unsigned e = 0; e < 256 && longer; e++)
-				len[e] = len[e] ? (uint8_t)(len[e] + 1) : 0;
-			canon_codes(len, code);
-			uint8_t luts[DFL_MAX_LUTS * 256];
-			unsigned n_luts = build_luts(len, code, luts);
-			if (!n_luts)
-				break; /* try a shorter limit */
-			uint64_t bits = 0;
-			for (unsigned e = 0; e < 256; e++)
-				bits += count[e] * len[e];
-			uint64_t nb = (bits + 7) / 8;
-			uint64_t blocks = (nb + DFL_BLOCK_BYTES - 1) / DFL_BLOCK_BYTES;
-			/* A position per block where a code starts, then n: the
-			 * last block has none when the last element starts
-			 * before it and no padding follows. */
-			uint64_t n_op = blocks + (bits - len[last_e] >=
-							  DFL_BLOCK_BITS * (blocks - 1) ||
-						  bits % 8);
-			uint64_t gaps_size = DFL_GAP_BYTES_PER_BLOCK * blocks;
-			if (reserve(&ws->gaps, &ws->gaps_cap, gaps_size + 1) ||
-			    reserve(&ws->op, &ws->op_cap, 4 * (blocks + 2))) {
-				r = df11_fail(DF11_NOMEM, "group %s", g->name);
-				break;
-			}
-			uint64_t size[DFL_N_BUFFERS] = {256u * n_luts, nb, g->n,
-							4 * n_op, gaps_size,
-							8 * (g->nw - 1)};
-			const void *data[DFL_N_BUFFERS] = {luts, NULL, NULL, NULL,
-							   NULL, split};
-			for (int b = 0; b < DFL_N_BUFFERS; b++) {
-				t[b].data = data[b];
-				t[b].size = size[b];
-				t[b].shape[0] = b == DFL_LUTS ? n_luts
-					      : b == DFL_SPLIT ? g->nw - 1 : size[b];
-				t[b].shape[1] = 256;
-			}
-			int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-				      0644);
-			if (fd < 0) {
-				r = df11_fail_errno(DF11_IO, errno, "%s", path);
-				break;
-			}
-			uint64_t got_op = 0, got_nb = 0, max_block = 0;
-			r = write_st_fd(fd, path, t, nt, toff);
-			if (!r)
-				r = code_group(m, g, ws, len, code, fd, path,
-					       toff[DFL_STREAM], toff[DFL_SM],
-					       gaps_size, &got_op, &got_nb);
-			if (!r && (got_op != n_op || got_nb != nb))
-				r = df11_fail(DF11_BAD_DATA, "group %s: coded %llu "
-					      "bytes and %llu positions, %llu and "
-					      "%llu expected", g->name,
-					      (unsigned long long)got_nb,
-					      (unsigned long long)got_op,
-					      (unsigned long long)nb,
-					      (unsigned long long)n_op);
-			for (uint64_t b = 0; !r && b + 1 < got_op; b++) {
-				uint64_t d = df11_rd32(ws->op + 4 * (b + 1)) -
-					     df11_rd32(ws->op + 4 * b);
-				if (d > max_block)
-					max_block = d;
-			}
-			done = !r && max_block <= DFL_MAX_BLOCK_ELEMS;
-			if (done)
-				r = pwrite_all(fd, ws->op, 4 * n_op,
-					       toff[DFL_OUTPUT_POS], path);
-			if (done && !r)
-				r = pwrite_all(fd, ws->gaps, gaps_size,
-					       toff[DFL_GAPS], path);
-			if (close(fd) < 0 && !r)
-				r = df11_fail_errno(DF11_IO, errno, "%s", path);
-			if (done)
-				for (int b = 0; b < DFL_N_BUFFERS; b++)
-					g->stored += size[b];
+	int done = why != NULL, step = 0;
+	uint8_t len[256], luts[DFL_MAX_LUTS * 256];
+	uint32_t code[256];
+	unsigned n_luts;
+	while (!r && !done && next_code(count, &step, len, code, luts, &n_luts)) {
+		uint64_t bits = 0;
+		for (unsigned e = 0; e < 256; e++)
+			bits += count[e] * len[e];
+		uint64_t nb = (bits + 7) / 8;
+		uint64_t blocks = (nb + DFL_BLOCK_BYTES - 1) / DFL_BLOCK_BYTES;
+		/* A position per block where a code starts, then n: the
+		 * last block has none when the last element starts
+		 * before it and no padding follows. */
+		uint64_t n_op = blocks + (bits - len[last_e] >=
+						  DFL_BLOCK_BITS * (blocks - 1) ||
+					  bits % 8);
+		uint64_t gaps_size = DFL_GAP_BYTES_PER_BLOCK * blocks;
+		if (reserve(&ws->gaps, &ws->gaps_cap, gaps_size + 1) ||
+		    reserve(&ws->op, &ws->op_cap, 4 * (blocks + 2))) {
+			r = df11_fail(DF11_NOMEM, "group %s", g->name);
+			break;
 		}
+		uint64_t size[DFL_N_BUFFERS] = {256u * n_luts, nb, g->n,
+						4 * n_op, gaps_size,
+						8 * (g->nw - 1)};
+		const void *data[DFL_N_BUFFERS] = {luts, NULL, NULL, NULL,
+						   NULL, split};
+		for (int b = 0; b < DFL_N_BUFFERS; b++) {
+			t[b].data = data[b];
+			t[b].size = size[b];
+			t[b].shape[0] = b == DFL_LUTS ? n_luts
+				      : b == DFL_SPLIT ? g->nw - 1 : size[b];
+			t[b].shape[1] = 256;
+		}
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			      0644);
+		if (fd < 0) {
+			r = df11_fail_errno(DF11_IO, errno, "%s", path);
+			break;
+		}
+		uint64_t got_op = 0, got_nb = 0;
+		r = write_st_fd(fd, path, t, nt, toff);
+		sink o = {.fd = fd, .path = path,
+			  .stream_off = toff[DFL_STREAM],
+			  .sm_off = toff[DFL_SM]};
+		if (!r)
+			r = code_group(m, g, ws, len, code, &o, gaps_size,
+				       &got_op, &got_nb);
+		if (!r && (got_op != n_op || got_nb != nb))
+			r = df11_fail(DF11_BAD_DATA, "group %s: coded %llu "
+				      "bytes and %llu positions, %llu and "
+				      "%llu expected", g->name,
+				      (unsigned long long)got_nb,
+				      (unsigned long long)got_op,
+				      (unsigned long long)nb,
+				      (unsigned long long)n_op);
+		done = !r && max_block_elems(ws->op, got_op) <=
+				     DFL_MAX_BLOCK_ELEMS;
+		if (done)
+			r = pwrite_all(fd, ws->op, 4 * n_op,
+				       toff[DFL_OUTPUT_POS], path);
+		if (done && !r)
+			r = pwrite_all(fd, ws->gaps, gaps_size,
+				       toff[DFL_GAPS], path);
+		if (close(fd) < 0 && !r)
+			r = df11_fail_errno(DF11_IO, errno, "%s", path);
+		if (done)
+			for (int b = 0; b < DFL_N_BUFFERS; b++)
+				g->stored += size[b];
 	}
 	if (!r && !done) {
 		/* No code fits: the weights as they are. */
@@ -847,9 +967,11 @@ static df11_result add_group(export_state *s, const char *module,
 	memset(g, 0, sizeof *g);
 	g->name = strdup(module);
 	g->src = malloc(nw * sizeof *g->src);
-	if (!g->name || !g->src) {
+	g->ne = malloc(nw * sizeof *g->ne);
+	if (!g->name || !g->src || !g->ne) {
 		free(g->name);
 		free(g->src);
+		free(g->ne);
 		return df11_fail(DF11_NOMEM, "groups");
 	}
 	s->ng++;
@@ -858,6 +980,7 @@ static df11_result add_group(export_state *s, const char *module,
 	for (size_t k = 0; k < nw; k++) {
 		df11_tensor_desc d;
 		df11_model_tensor(s->m, src[k], &d);
+		g->ne[k] = d.n_elems;
 		g->n += d.n_elems;
 	}
 	return DF11_OK;
@@ -1244,6 +1367,7 @@ df11_result df11_export_dfloat11(const char *input, const char *output,
 	for (size_t i = 0; i < s.ng; i++) {
 		free(s.g[i].name);
 		free(s.g[i].src);
+		free(s.g[i].ne);
 	}
 	free(s.g);
 	free(s.owner);
