@@ -3,8 +3,8 @@
  *
  * The stream is decoded with the kernel's own lookup (dfl_lookup), so a
  * group decodes here exactly as on the GPU. Up to four codes at a time
- * come from one 2^12-entry table (32 KiB: it stays in L1) indexed by the
- * next 12 stream bits:
+ * come from one 2^12-entry table (32 KiB, a level-1 data cache's size)
+ * indexed by the next 12 stream bits:
  *
  *   bits  0..31 symbols 1..4 (8 bits each)
  *        32..47 where codes 1..4 end, in bits from the entry's start (4
@@ -264,22 +264,26 @@ static df11_result berr(block_err *err, const df11_dfl_group *g, uint64_t b,
 	return err->r = DF11_BAD_DATA;
 }
 
-/* A block being decoded: its elements that fall in [lo, hi) go to
- * dst[e - lo]. */
+/* A block being decoded. Its exponents go to x[e - e0], then joined with
+ * their sign|mantissa bytes, those that fall in [lo, hi) to dst[e - lo]:
+ * the decoding loop stores four exponents with one store and the join
+ * is a loop the compiler vectorizes. */
+#define BLOCK_X_SIZE (DFL_BLOCK_BITS + 8) /* a block holds at most a code
+					     start per bit */
 typedef struct bstate {
-	uint64_t b, e, end, pos;
+	uint8_t *x;            /* [BLOCK_X_SIZE] */
+	uint64_t b, e0, e, end, pos;
 	uint64_t t, next;      /* the chunk a code start may cross into next,
 				  and its first bit */
 	uint64_t last_t;       /* the next block's first chunk */
-	uint64_t fast_lo, fast_hi;
+	uint64_t fast_hi;
 	int crossed;
 } bstate;
 
 /* Sets S up for block b; *skip when no code starts in it (checked by the
  * block that reached n). */
 static df11_result block_begin(const df11_dfl_group *g, uint64_t b,
-			       uint64_t lo, uint64_t hi, bstate *S, int *skip,
-			       block_err *err)
+			       uint8_t *x, bstate *S, int *skip, block_err *err)
 {
 	uint64_t e = op_at(g, b), end = block_end(g, b), n = g->n;
 	*skip = e == n;
@@ -292,48 +296,40 @@ static df11_result block_begin(const df11_dfl_group *g, uint64_t b,
 		return berr(err, g, b, "the first gap is %u, not 0",
 			    dfl_gap(g->gaps, g->gaps_size, 0));
 	uint64_t t = b * DFL_THREADS_PER_BLOCK;
+	/* The block's sign|mantissa bytes, wanted by the join once it is
+	 * decoded: fetched meanwhile. */
+	for (uint64_t k = 0; k < end - e; k += 64)
+		__builtin_prefetch(g->sm + e + k);
+	S->x = x;
 	S->b = b;
-	S->e = e;
+	S->e0 = S->e = e;
 	S->end = end;
 	S->last_t = t + DFL_THREADS_PER_BLOCK;
 	S->pos = t * DFL_CHUNK_BITS + dfl_gap(g->gaps, g->gaps_size, t);
 	S->next = (t + 1) * DFL_CHUNK_BITS;
 	S->t = t + 1;
 	S->crossed = 0;
-	/* Elements inside [lo, hi) take whole entries while sixteen more
-	 * of them remain (four entries); the last element of the group
-	 * never does (what follows it is padding, not a code start). */
-	S->fast_lo = lo > e ? lo : e;
-	S->fast_hi = hi < end ? hi : end;
-	if (S->fast_hi == n)
-		S->fast_hi--;
+	/* Whole entries while sixteen more elements remain (four
+	 * entries); the last element of the group never takes one (what
+	 * follows it is padding, not a code start). */
+	S->fast_hi = end == n ? end - 1 : end;
 	return DF11_OK;
-}
-
-/* Bytes 0..3 of x in the low bytes of four 16-bit lanes. */
-static inline uint64_t spread4(uint32_t x)
-{
-	uint64_t v = x;
-	v = (v | v << 16) & 0x0000ffff0000ffffu;
-	return (v | v << 8) & 0x00ff00ff00ff00ffu;
 }
 
 /* Whether block_fast may run (it then takes up to four entries). */
 static inline int fast_ok(const df11_dfl_group *g, const bstate *S)
 {
-	return S->e + 16 <= S->fast_hi && S->e >= S->fast_lo &&
-	       (S->pos >> 3) + 8 <= g->n_bytes;
+	return S->e + 16 <= S->fast_hi && (S->pos >> 3) + 8 <= g->n_bytes;
 }
 
 /* Up to four whole entries (at most 48 bits, one 8-byte load). Returns
  * 1 if it took all four, 0 if it stopped (at a code over 12 bits or a
  * block's end: block_slow goes on), -1 on bad data. */
 static inline __attribute__((always_inline)) int
-block_fast(const df11_dfl_group *g, bstate *S, uint64_t lo, uint16_t *dst,
-	   block_err *err)
+block_fast(const df11_dfl_group *g, bstate *S, block_err *err)
 {
 	const uint64_t *fast = g->fast;
-	const uint8_t *sm = g->sm;
+	uint8_t *x = S->x - S->e0;
 	uint64_t pos = S->pos, e = S->e;
 	uint64_t w = __builtin_bswap64(df11_load64(g->stream + (pos >> 3)))
 		     << (pos & 7);
@@ -369,13 +365,10 @@ block_fast(const df11_dfl_group *g, bstate *S, uint64_t lo, uint16_t *dst,
 			S->t = t + 1;
 			S->next += DFL_CHUNK_BITS;
 		}
-		/* Four dfl_join at once, one 16-bit lane each (the lanes past
-		 * cnt are overwritten by the next entry). */
-		uint32_t m4;
-		memcpy(&m4, sm + e, 4);
-		uint64_t m = spread4(m4), x = spread4((uint32_t)f);
-		uint64_t o = ((m << 8 | m) & 0x807f807f807f807fu) | x << 7;
-		memcpy(dst + (e - lo), &o, 8);
+		/* The four symbols (those past cnt are overwritten by the
+		 * next entry). */
+		uint32_t sym4 = (uint32_t)f;
+		memcpy(x + e, &sym4, 4);
 		e += cnt;
 		pos += total;
 		w <<= total;
@@ -386,8 +379,8 @@ block_fast(const df11_dfl_group *g, bstate *S, uint64_t lo, uint16_t *dst,
 }
 
 /* One code, with every check. */
-static df11_result block_slow(const df11_dfl_group *g, bstate *S, uint64_t lo,
-			      uint64_t hi, uint16_t *dst, block_err *err)
+static df11_result block_slow(const df11_dfl_group *g, bstate *S,
+			      block_err *err)
 {
 	uint64_t n = g->n, nb = g->n_bytes, n_chunks = (nb + 7) / 8;
 	uint32_t w = peek32(g->stream, nb, S->pos);
@@ -400,8 +393,7 @@ static df11_result block_slow(const df11_dfl_group *g, bstate *S, uint64_t lo,
 		sym = dfl_lookup(g->luts, g->n_luts, w, &len);
 	}
 	uint64_t e = S->e, b = S->b;
-	if (e - lo < hi - lo)
-		dst[e - lo] = dfl_join(sym, g->sm[e]);
+	S->x[e - S->e0] = (uint8_t)sym;
 	S->e = ++e;
 	S->pos += len;
 	uint64_t pos = S->pos, next = S->next, t = S->t;
@@ -435,20 +427,28 @@ static df11_result block_slow(const df11_dfl_group *g, bstate *S, uint64_t lo,
 	return DF11_OK;
 }
 
-/* The rest of the block, then its end checks. */
+DF11_HOT static void join_planes(const uint8_t *restrict x,
+				 const uint8_t *restrict sm, uint64_t n,
+				 uint16_t *restrict dst)
+{
+	for (uint64_t i = 0; i < n; i++)
+		dst[i] = dfl_join(x[i], sm[i]);
+}
+
+/* The rest of the block, then its end checks and the join. */
 static df11_result block_finish(const df11_dfl_group *g, bstate *S,
 				uint64_t lo, uint64_t hi, uint16_t *dst,
 				block_err *err)
 {
 	while (S->e < S->end) {
 		while (fast_ok(g, S)) {
-			int k = block_fast(g, S, lo, dst, err);
+			int k = block_fast(g, S, err);
 			if (k < 0)
 				return err->r;
 			if (!k)
 				break;
 		}
-		if (S->e < S->end && block_slow(g, S, lo, hi, dst, err))
+		if (S->e < S->end && block_slow(g, S, err))
 			return err->r;
 	}
 	if (S->end == g->n) {
@@ -463,6 +463,9 @@ static df11_result block_finish(const df11_dfl_group *g, bstate *S,
 			    (unsigned long long)S->pos,
 			    (unsigned long long)S->end);
 	}
+	uint64_t a = S->e0 > lo ? S->e0 : lo, z = S->end < hi ? S->end : hi;
+	if (a < z)
+		join_planes(S->x + (a - S->e0), g->sm + a, z - a, dst + (a - lo));
 	return DF11_OK;
 }
 
@@ -472,19 +475,20 @@ static df11_result decode_two(const df11_dfl_group *g, uint64_t b, uint64_t c,
 			      uint64_t lo, uint64_t hi, uint16_t *dst,
 			      block_err *err)
 {
+	uint8_t xa[BLOCK_X_SIZE], xb[BLOCK_X_SIZE];
 	bstate A, B;
 	int skip_a, skip_b;
-	if (block_begin(g, b, lo, hi, &A, &skip_a, err) ||
-	    block_begin(g, c, lo, hi, &B, &skip_b, err))
+	if (block_begin(g, b, xa, &A, &skip_a, err) ||
+	    block_begin(g, c, xb, &B, &skip_b, err))
 		return err->r;
 	while (!skip_a && !skip_b && A.e + 16 <= A.fast_hi &&
 	       B.e + 16 <= B.fast_hi) {
-		int ka = fast_ok(g, &A) ? block_fast(g, &A, lo, dst, err) : 0;
-		int kb = fast_ok(g, &B) ? block_fast(g, &B, lo, dst, err) : 0;
+		int ka = fast_ok(g, &A) ? block_fast(g, &A, err) : 0;
+		int kb = fast_ok(g, &B) ? block_fast(g, &B, err) : 0;
 		if (ka < 0 || kb < 0)
 			return err->r;
-		if ((!ka && block_slow(g, &A, lo, hi, dst, err)) ||
-		    (!kb && block_slow(g, &B, lo, hi, dst, err)))
+		if ((!ka && block_slow(g, &A, err)) ||
+		    (!kb && block_slow(g, &B, err)))
 			return err->r;
 	}
 	if (!skip_a && block_finish(g, &A, lo, hi, dst, err))
@@ -517,10 +521,11 @@ static void range_worker(void *arg, int i)
 			       j->dst, &j->err[i]))
 			return;
 	if ((z - a) % 2) {
+		uint8_t x[BLOCK_X_SIZE];
 		bstate S;
 		int skip;
 		uint64_t b = j->b0 + z - 1;
-		if (block_begin(j->g, b, j->lo, j->hi, &S, &skip, &j->err[i]) ||
+		if (block_begin(j->g, b, x, &S, &skip, &j->err[i]) ||
 		    (!skip && block_finish(j->g, &S, j->lo, j->hi, j->dst,
 					   &j->err[i])))
 			return;
