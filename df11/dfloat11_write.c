@@ -157,7 +157,7 @@ static unsigned build_luts(const uint8_t len[256], const uint32_t code[256],
  * code's element in output_positions.
  */
 #define PIECE (1u << 16)
-#define PAIR_SLOW 57u /* > 56 - 3 * 1: a step holding it goes code by code */
+#define PAIR_SLOW 57u /* over 56 alone (and < 64): its step goes code by code */
 
 /* Per-worker buffers, kept from group to group. */
 typedef struct wscratch {
