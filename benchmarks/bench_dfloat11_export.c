@@ -16,6 +16,12 @@
  * bit with its input before anything is timed. --official runs SCRIPT
  * (benchmarks/official_compress_layer.py) on layer 0 and prints the ratio.
  *
+ * Group coding alone, per core: layer 0's seven projections as one group
+ * in memory, coded by the writer's group coder (df11_dfl_encode_group: no
+ * files) and by df11's own encoder (df11_encode, one thread) side by
+ * side, median of R, GB/s of BF16 in; the first is checked against the
+ * export's buffers, the second decoded back, before anything is timed.
+ *
  * Then the other direction: every compressed weight of the export read
  * (decoded) through df11_model_read, next to the same weights read from a
  * .df11 container of the input (df11's own codec), median of R, GB/s of
@@ -30,6 +36,8 @@
 #include <unistd.h>
 
 #include "df11.h"
+#include "df11/dfloat11.h"
+#include "df11/model_internal.h"
 #include "tools/timing.h"
 
 static double cpu_now(void)
@@ -171,6 +179,116 @@ static double export_once(const char *in, const char *out, int threads,
 	return df11_now_s() - t0;
 }
 
+static double median(double *t, int n)
+{
+	qsort(t, (size_t)n, sizeof *t, cmp_d);
+	return t[n / 2];
+}
+
+/* Layer 0's group of the layers-only checkpoint lin, coded in memory by
+ * the DFloat11 group coder and by df11_encode, one core each. dfl: its
+ * export, whose buffers the coder's output must equal. */
+static void group_coding(const char *lin, const char *dfl, int repeat)
+{
+	static const char *const proj[] = {
+		"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+		"self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
+		"mlp.down_proj"};
+	df11_model *m;
+	df11_result r = df11_model_open(lin, &m);
+	if (r)
+		die(lin, r);
+	uint64_t n = 0;
+	for (int k = 0; k < 7; k++) {
+		char name[128];
+		size_t i;
+		df11_tensor_desc d;
+		snprintf(name, sizeof name, "model.layers.0.%s.weight", proj[k]);
+		if ((r = df11_model_find(m, name, &i)))
+			die(name, r);
+		df11_model_tensor(m, i, &d);
+		n += d.n_elems;
+	}
+	uint16_t *w = malloc(2 * n);
+	size_t cap = df11_encode_bound(n);
+	uint8_t *stream = malloc(4 * n + 8), *sm = malloc(n), *dst = malloc(cap);
+	uint16_t *back = malloc(2 * n);
+	if (!w || !stream || !sm || !dst || !back)
+		die("group buffers", 0);
+	uint64_t at = 0;
+	for (int k = 0; k < 7; k++) {
+		char name[128];
+		size_t i;
+		df11_tensor_desc d;
+		snprintf(name, sizeof name, "model.layers.0.%s.weight", proj[k]);
+		df11_model_find(m, name, &i);
+		df11_model_tensor(m, i, &d);
+		if ((r = df11_model_read(m, i, w + at, d.nbytes)))
+			die(name, r);
+		at += d.n_elems;
+	}
+	df11_model_close(m);
+	/* Every output page touched once before timing, for both. */
+	memset(stream, 0, 4 * n + 8);
+	memset(sm, 0, n);
+	memset(dst, 0, cap);
+	uint64_t nb = 0;
+	size_t dn = 0;
+	if ((r = df11_dfl_encode_group(w, n, stream, sm, &nb)))
+		die("df11_dfl_encode_group", r);
+	df11_model *x;
+	if ((r = df11_model_open(dfl, &x)))
+		die(dfl, r);
+	int found = 0;
+	for (size_t i = 0; i < df11_dfl_group_count(x); i++) {
+		df11_dfl_group *g = df11_dfl_group_get(x, i);
+		if (strcmp(g->name, "model.layers.0"))
+			continue;
+		found = 1;
+		if (g->n != n || g->n_bytes != nb || memcmp(g->stream, stream, nb) ||
+		    memcmp(g->sm, sm, n))
+			die("group coder output differs from the export", 0);
+	}
+	df11_model_close(x);
+	if (!found)
+		die("model.layers.0 not in the export", 0);
+	df11_encode_options eo = {.threads = 1};
+	df11_decoder *dec = df11_decoder_new(1);
+	if ((r = df11_encode(w, n, &eo, dst, cap, &dn)) || !dec ||
+	    (r = df11_decode(dec, dst, dn, back, n)) || memcmp(back, w, 2 * n))
+		die("df11_encode round trip", r);
+	df11_decoder_free(dec);
+	double *ta = calloc((size_t)repeat, sizeof *ta);
+	double *tb = calloc((size_t)repeat, sizeof *tb);
+	for (int rep = 0; rep < repeat; rep++) {
+		/* Interleaved, so both see the same machine. */
+		double t0 = df11_now_s();
+		if ((r = df11_dfl_encode_group(w, n, stream, sm, &nb)))
+			die("df11_dfl_encode_group", r);
+		double t1 = df11_now_s();
+		if ((r = df11_encode(w, n, &eo, dst, cap, &dn)))
+			die("df11_encode", r);
+		ta[rep] = t1 - t0;
+		tb[rep] = df11_now_s() - t1;
+	}
+	double a = median(ta, repeat), b = median(tb, repeat);
+	printf("group coding, one core, layer 0 (%llu BF16 weights, %.2f GB):\n",
+	       (unsigned long long)n, 2.0 * (double)n / 1e9);
+	printf("%-28s %8d %10.3f %10s %12.3f   %.2f%% of BF16\n",
+	       "DFloat11 group coder", 1, a, "-", 2.0 * (double)n / a / 1e9,
+	       100.0 * (double)(nb + n) / (2.0 * (double)n));
+	printf("%-28s %8d %10.3f %10s %12.3f   %.2f%% of BF16\n",
+	       "df11_encode (own codec)", 1, b, "-", 2.0 * (double)n / b / 1e9,
+	       100.0 * (double)dn / (2.0 * (double)n));
+	free(ta);
+	free(tb);
+	free(w);
+	free(stream);
+	free(sm);
+	free(dst);
+	free(back);
+}
+
 int main(int argc, char **argv)
 {
 	const char *in = NULL, *official = NULL;
@@ -240,6 +358,8 @@ int main(int argc, char **argv)
 		free(t);
 		free(c);
 	}
+	export_once(lin, dst, cpus, NULL, &st);
+	group_coding(lin, dst, repeat);
 	double full = export_once(in, dst, cpus, NULL, &st);
 	printf("%-28s %8d %10s %10s %12.3f   total %.2f s, %llu groups, "
 	       "%.2f%% of BF16\n", "df11 whole checkpoint", cpus, "-", "-",

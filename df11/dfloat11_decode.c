@@ -2,20 +2,28 @@
  * Decoding official DFloat11 groups on the CPU.
  *
  * The stream is decoded with the kernel's own lookup (dfl_lookup), so a
- * group decodes here exactly as on the GPU. Up to four lookups at a time
- * come from one 2^16-entry table built from the LUTs:
+ * group decodes here exactly as on the GPU. Up to four codes at a time
+ * come from one 2^12-entry table (32 KiB, a level-1 data cache's size)
+ * indexed by the next 12 stream bits:
  *
  *   bits  0..31 symbols 1..4 (8 bits each)
- *        32..37 length of the first code (1..32)
- *        38..43 length of all the entry's codes
- *        44..46 codes in the entry: 0 = needs more than 16 bits (walk the
- *               LUTs), 1..4
+ *        32..47 where codes 1..4 end, in bits from the entry's start (4
+ *               bits each, 1..12)
+ *        48..50 codes in the entry: 0 = the first needs more than the 12
+ *               bits (walk the LUTs), 1..4
+ *        52..55 where the last code ends (the entry's length)
  *
- * A further symbol is taken only while the codes before it are at most 8
- * bits in all, so that every lookup reads bits inside the 16-bit index, as
- * the kernel would. Whole entries are taken while no code of theirs ends
- * at a chunk boundary (where gaps are checked); otherwise codes are taken
- * one at a time.
+ * A code is taken into an entry only when the kernel's lookup of it
+ * depends on the entry's bits alone: every 8-bit field it reads is either
+ * inside the 12 bits or, where it runs past them, gives the same symbol
+ * whatever the missing bits are; and the code ends inside the 12 bits.
+ * So an entry is what the kernel decodes from any bits that follow, even
+ * from LUTs no writer would make.
+ *
+ * Each time a code start crosses into a new chunk (64 bits) its offset is
+ * checked against the chunk's gap: the entry's code ends say which of its
+ * codes is the first to start there. Codes are taken one at a time only
+ * where a block ends, near the stream's end and for codes over 12 bits.
  *
  * Blocks (4096 stream bytes) decode independently: block b starts at bit
  * 32768 b + gap[512 b] with element output_positions[b]. While decoding,
@@ -34,9 +42,10 @@
 #include "df11/dfloat11_format.h"
 #include "common/error.h"
 #include "codec/format.h"
+#include "codec/codec_util.h" /* little-endian hosts only */
 #include "common/parallel.h"
 
-#define FAST_BITS 16
+#define FAST_BITS 12
 #define MAX_WORKERS 64
 
 static uint64_t op_at(const df11_dfl_group *g, uint64_t b)
@@ -168,6 +177,35 @@ df11_result df11_dfl_group_check(const df11_dfl_group *g, const char *label)
 	return check_luts(g, label);
 }
 
+/* The kernel's lookup of the code at bit o of the FAST_BITS-bit index x,
+ * if it depends on x's bits alone (see the top). Returns the length, 0 if
+ * not. */
+static unsigned resolve(const df11_dfl_group *g, uint32_t x, unsigned o,
+			unsigned *sym)
+{
+	const uint8_t *row = g->luts;
+	for (unsigned k = 0; k < DFL_MAX_LEVELS; k++) {
+		unsigned at = o + 8 * k;
+		if (at >= FAST_BITS)
+			return 0;
+		unsigned known = FAST_BITS - at < 8 ? FAST_BITS - at : 8;
+		unsigned field = ((x << at) & ((1u << FAST_BITS) - 1)) >>
+				 (FAST_BITS - known) << (8 - known);
+		unsigned v = row[field];
+		for (unsigned c = 1; c < 1u << (8 - known); c++)
+			if (row[field | c] != v)
+				return 0;
+		if (v < DFL_PTR_MIN) {
+			*sym = v;
+			return g->luts[256u * (g->n_luts - 1) + v];
+		}
+		if (known < 8)
+			return 0;
+		row = g->luts + 256u * (256u - v);
+	}
+	return 0;
+}
+
 static df11_result build_fast(df11_dfl_group *g)
 {
 	if (g->fast)
@@ -175,29 +213,17 @@ static df11_result build_fast(df11_dfl_group *g)
 	uint64_t *t = malloc(sizeof *t << FAST_BITS);
 	if (!t)
 		return df11_fail(DF11_NOMEM, "decode table of %s", g->name);
-	const uint8_t *lens = g->luts + 256u * (g->n_luts - 1);
-	for (uint32_t i = 0; i < 1u << FAST_BITS; i++) {
-		/* The index's bits, MSB first, as the top of a 16-bit word. */
-		uint32_t x = i << (16 - FAST_BITS);
-		unsigned v = g->luts[x >> 8];
-		if (v >= DFL_PTR_MIN && FAST_BITS >= 16)
-			v = g->luts[256u * (256u - v) + (x & 255)];
-		if (v >= DFL_PTR_MIN) {
-			t[i] = 0;
-			continue;
-		}
-		unsigned l1 = lens[v], total = l1, cnt = 1;
-		uint64_t e = v;
-		while (cnt < 4 && total + 8 <= FAST_BITS) {
-			unsigned v2 = g->luts[((x << total) & 0xffff) >> 8];
-			if (v2 >= DFL_PTR_MIN || total + lens[v2] > 63)
-				break;
-			e |= (uint64_t)v2 << (8 * cnt);
-			total += lens[v2];
+	for (uint32_t x = 0; x < 1u << FAST_BITS; x++) {
+		uint64_t e = 0;
+		unsigned used = 0, cnt = 0, sym, len;
+		while (cnt < 4 && (len = resolve(g, x, used, &sym)) &&
+		       used + len <= FAST_BITS) {
+			used += len;
+			e |= (uint64_t)sym << (8 * cnt) |
+			     (uint64_t)used << (32 + 4 * cnt);
 			cnt++;
 		}
-		t[i] = e | (uint64_t)l1 << 32 | (uint64_t)total << 38 |
-		       (uint64_t)cnt << 44;
+		t[x] = e | (uint64_t)cnt << 48 | (uint64_t)used << 52;
 	}
 	g->fast = t;
 	return DF11_OK;
@@ -238,98 +264,237 @@ static df11_result berr(block_err *err, const df11_dfl_group *g, uint64_t b,
 	return err->r = DF11_BAD_DATA;
 }
 
-/* Decodes block b, writing its elements that fall in [lo, hi) to
- * dst[e - lo]. */
-static df11_result decode_block(const df11_dfl_group *g, uint64_t b,
-				uint64_t lo, uint64_t hi, uint16_t *dst,
-				block_err *err)
+/* A block being decoded. Its exponents go to x[e - e0], then joined with
+ * their sign|mantissa bytes, those that fall in [lo, hi) to dst[e - lo]:
+ * the decoding loop stores four exponents with one store and the join
+ * is a loop the compiler vectorizes. */
+#define BLOCK_X_SIZE (DFL_BLOCK_BITS + 8) /* a block holds at most a code
+					     start per bit */
+typedef struct bstate {
+	uint8_t *x;            /* [BLOCK_X_SIZE] */
+	uint64_t b, e0, e, end, pos;
+	uint64_t t, next;      /* the chunk a code start may cross into next,
+				  and its first bit */
+	uint64_t last_t;       /* the next block's first chunk */
+	uint64_t fast_hi;
+	int crossed;
+} bstate;
+
+/* Sets S up for block b; *skip when no code starts in it (checked by the
+ * block that reached n). */
+static df11_result block_begin(const df11_dfl_group *g, uint64_t b,
+			       uint8_t *x, bstate *S, int *skip, block_err *err)
 {
 	uint64_t e = op_at(g, b), end = block_end(g, b), n = g->n;
-	if (e == n)
-		return DF11_OK; /* no code starts here; checked by the block
-				   that reached n */
+	*skip = e == n;
+	if (*skip)
+		return DF11_OK;
 	if (e == end)
 		return berr(err, g, b, "no element (of %llu) starts in it",
 			    (unsigned long long)n);
 	if (b == 0 && dfl_gap(g->gaps, g->gaps_size, 0) != 0)
 		return berr(err, g, b, "the first gap is %u, not 0",
 			    dfl_gap(g->gaps, g->gaps_size, 0));
-	const uint8_t *s = g->stream, *sm = g->sm;
-	const uint64_t *fast = g->fast;
-	uint64_t nb = g->n_bytes, n_chunks = (nb + 7) / 8;
 	uint64_t t = b * DFL_THREADS_PER_BLOCK;
-	uint64_t last_t = t + DFL_THREADS_PER_BLOCK; /* first chunk of b + 1 */
-	uint64_t pos = t * DFL_CHUNK_BITS + dfl_gap(g->gaps, g->gaps_size, t);
-	uint64_t next = (t + 1) * DFL_CHUNK_BITS;
-	t++;
-	int crossed = 0;
-	/* Elements e with e + 4 <= fast_end and inside [lo, hi) take the
-	 * whole-entry path. */
-	uint64_t fast_lo = lo > e ? lo : e, fast_hi = hi < end ? hi : end;
-	while (e < end) {
-		uint32_t w = peek32(s, nb, pos);
-		uint64_t f = fast[w >> (32 - FAST_BITS)];
-		unsigned cnt = (f >> 44) & 7, total = (f >> 38) & 63;
-		if (cnt && pos + total < next && e >= fast_lo && e + 4 <= fast_hi) {
-			uint16_t *o = dst + (e - lo);
-			const uint8_t *m = sm + e;
-			o[0] = dfl_join((unsigned)f & 255, m[0]);
-			o[1] = dfl_join((unsigned)(f >> 8) & 255, m[1]);
-			o[2] = dfl_join((unsigned)(f >> 16) & 255, m[2]);
-			o[3] = dfl_join((unsigned)(f >> 24) & 255, m[3]);
-			e += cnt;
-			pos += total;
-			continue;
+	/* The block's sign|mantissa bytes, wanted by the join once it is
+	 * decoded: fetched meanwhile. */
+	for (uint64_t k = 0; k < end - e; k += 64)
+		__builtin_prefetch(g->sm + e + k);
+	S->x = x;
+	S->b = b;
+	S->e0 = S->e = e;
+	S->end = end;
+	S->last_t = t + DFL_THREADS_PER_BLOCK;
+	S->pos = t * DFL_CHUNK_BITS + dfl_gap(g->gaps, g->gaps_size, t);
+	S->next = (t + 1) * DFL_CHUNK_BITS;
+	S->t = t + 1;
+	S->crossed = 0;
+	/* Whole entries while sixteen more elements remain (four
+	 * entries); the last element of the group never takes one (what
+	 * follows it is padding, not a code start). */
+	S->fast_hi = end == n ? end - 1 : end;
+	return DF11_OK;
+}
+
+/* Whether block_fast may run (it then takes up to four entries). */
+static inline int fast_ok(const df11_dfl_group *g, const bstate *S)
+{
+	return S->e + 16 <= S->fast_hi && (S->pos >> 3) + 8 <= g->n_bytes;
+}
+
+/* Up to four whole entries (at most 48 bits, one 8-byte load). Returns
+ * 1 if it took all four, 0 if it stopped (at a code over 12 bits or a
+ * block's end: block_slow goes on), -1 on bad data. */
+static inline __attribute__((always_inline)) int
+block_fast(const df11_dfl_group *g, bstate *S, block_err *err)
+{
+	const uint64_t *fast = g->fast;
+	uint8_t *x = S->x - S->e0;
+	uint64_t pos = S->pos, e = S->e;
+	uint64_t w = __builtin_bswap64(df11_load64(g->stream + (pos >> 3)))
+		     << (pos & 7);
+	int done = 1;
+	for (unsigned u = 0; u < 4; u++) {
+		uint64_t f = fast[w >> (64 - FAST_BITS)];
+		unsigned cnt = (unsigned)(f >> 48) & 7;
+		unsigned total = (unsigned)(f >> 52);
+		if (!cnt) {
+			done = 0;
+			break;
 		}
-		unsigned sym, len;
-		if (cnt) {
-			sym = (unsigned)f & 255;
-			len = (unsigned)(f >> 32) & 63;
-		} else {
-			sym = dfl_lookup(g->luts, g->n_luts, w, &len);
-		}
-		if (e - lo < hi - lo)
-			dst[e - lo] = dfl_join(sym, sm[e]);
-		e++;
-		pos += len;
-		if (pos < next)
-			continue;
-		/* A code starts at pos (unless the stream ended byte-aligned)
-		 * in chunk t. */
-		int starts = e < n || pos % 8;
-		if (t == last_t) {
-			if (e != end)
-				return berr(err, g, b, "its element %llu starts "
-					    "past the block (%llu expected)",
-					    (unsigned long long)(e - 1),
-					    (unsigned long long)end);
-			crossed = 1;
-		}
-		if (starts && t >= n_chunks && e < n)
-			return berr(err, g, b, "element %llu starts past the "
-				    "%llu-byte stream", (unsigned long long)e,
-				    (unsigned long long)nb);
-		if (starts && t < n_chunks) {
+		if (pos + total >= S->next) {
+			/* A code start crosses into chunk t: the first of
+			 * the entry's codes 2..cnt and the next entry's
+			 * first to start there (code k + 1, k < cnt). */
+			uint64_t t = S->t;
+			if (t >= S->last_t || t >= (g->n_bytes + 7) / 8) {
+				done = 0;
+				break;
+			}
+			unsigned need = (unsigned)(S->next - pos), k = 0,
+				 c = (unsigned)(f >> 32) & 15;
+			while (c < need)
+				c = (unsigned)(f >> (32 + 4 * ++k)) & 15;
 			unsigned gap = dfl_gap(g->gaps, g->gaps_size, t);
-			if (pos - next != gap)
-				return berr(err, g, b, "a code starts at bit %llu "
-					    "of chunk %llu, its gap says %u",
-					    (unsigned long long)(pos - next),
-					    (unsigned long long)t, gap);
+			if (c - need != gap) {
+				berr(err, g, S->b, "a code starts at bit %u of "
+				     "chunk %llu, its gap says %u", c - need,
+				     (unsigned long long)t, gap);
+				return -1;
+			}
+			S->t = t + 1;
+			S->next += DFL_CHUNK_BITS;
 		}
-		t++;
-		next += DFL_CHUNK_BITS;
+		/* The four symbols (those past cnt are overwritten by the
+		 * next entry). */
+		uint32_t sym4 = (uint32_t)f;
+		memcpy(x + e, &sym4, 4);
+		e += cnt;
+		pos += total;
+		w <<= total;
 	}
-	if (end == n) {
-		if ((pos + 7) / 8 != nb)
-			return berr(err, g, b, "the last code ends at bit %llu of "
-				    "a %llu-byte stream",
-				    (unsigned long long)pos, (unsigned long long)nb);
-	} else if (!crossed) {
-		return berr(err, g, b, "its last element ends at bit %llu, "
+	S->pos = pos;
+	S->e = e;
+	return done;
+}
+
+/* One code, with every check. */
+static df11_result block_slow(const df11_dfl_group *g, bstate *S,
+			      block_err *err)
+{
+	uint64_t n = g->n, nb = g->n_bytes, n_chunks = (nb + 7) / 8;
+	uint32_t w = peek32(g->stream, nb, S->pos);
+	uint64_t f = g->fast[w >> (32 - FAST_BITS)];
+	unsigned sym, len;
+	if ((f >> 48) & 7) {
+		sym = (unsigned)f & 255;
+		len = (unsigned)(f >> 32) & 15;
+	} else {
+		sym = dfl_lookup(g->luts, g->n_luts, w, &len);
+	}
+	uint64_t e = S->e, b = S->b;
+	S->x[e - S->e0] = (uint8_t)sym;
+	S->e = ++e;
+	S->pos += len;
+	uint64_t pos = S->pos, next = S->next, t = S->t;
+	if (pos < next)
+		return DF11_OK;
+	/* A code starts at pos (unless the stream ended byte-aligned) in
+	 * chunk t. */
+	int starts = e < n || pos % 8;
+	if (t == S->last_t) {
+		if (e != S->end)
+			return berr(err, g, b, "its element %llu starts past the "
+				    "block (%llu expected)",
+				    (unsigned long long)(e - 1),
+				    (unsigned long long)S->end);
+		S->crossed = 1;
+	}
+	if (starts && t >= n_chunks && e < n)
+		return berr(err, g, b, "element %llu starts past the %llu-byte "
+			    "stream", (unsigned long long)e,
+			    (unsigned long long)nb);
+	if (starts && t < n_chunks) {
+		unsigned gap = dfl_gap(g->gaps, g->gaps_size, t);
+		if (pos - next != gap)
+			return berr(err, g, b, "a code starts at bit %llu of "
+				    "chunk %llu, its gap says %u",
+				    (unsigned long long)(pos - next),
+				    (unsigned long long)t, gap);
+	}
+	S->t = t + 1;
+	S->next = next + DFL_CHUNK_BITS;
+	return DF11_OK;
+}
+
+DF11_HOT static void join_planes(const uint8_t *restrict x,
+				 const uint8_t *restrict sm, uint64_t n,
+				 uint16_t *restrict dst)
+{
+	for (uint64_t i = 0; i < n; i++)
+		dst[i] = dfl_join(x[i], sm[i]);
+}
+
+/* The rest of the block, then its end checks and the join. */
+static df11_result block_finish(const df11_dfl_group *g, bstate *S,
+				uint64_t lo, uint64_t hi, uint16_t *dst,
+				block_err *err)
+{
+	while (S->e < S->end) {
+		while (fast_ok(g, S)) {
+			int k = block_fast(g, S, err);
+			if (k < 0)
+				return err->r;
+			if (!k)
+				break;
+		}
+		if (S->e < S->end && block_slow(g, S, err))
+			return err->r;
+	}
+	if (S->end == g->n) {
+		if ((S->pos + 7) / 8 != g->n_bytes)
+			return berr(err, g, S->b, "the last code ends at bit %llu "
+				    "of a %llu-byte stream",
+				    (unsigned long long)S->pos,
+				    (unsigned long long)g->n_bytes);
+	} else if (!S->crossed) {
+		return berr(err, g, S->b, "its last element ends at bit %llu, "
 			    "before element %llu starts",
-			    (unsigned long long)pos, (unsigned long long)end);
+			    (unsigned long long)S->pos,
+			    (unsigned long long)S->end);
 	}
+	uint64_t a = S->e0 > lo ? S->e0 : lo, z = S->end < hi ? S->end : hi;
+	if (a < z)
+		join_planes(S->x + (a - S->e0), g->sm + a, z - a, dst + (a - lo));
+	return DF11_OK;
+}
+
+/* Blocks b and c side by side (two independent chains of table lookups
+ * hide each other's latency), then each to its end. */
+static df11_result decode_two(const df11_dfl_group *g, uint64_t b, uint64_t c,
+			      uint64_t lo, uint64_t hi, uint16_t *dst,
+			      block_err *err)
+{
+	uint8_t xa[BLOCK_X_SIZE], xb[BLOCK_X_SIZE];
+	bstate A, B;
+	int skip_a, skip_b;
+	if (block_begin(g, b, xa, &A, &skip_a, err) ||
+	    block_begin(g, c, xb, &B, &skip_b, err))
+		return err->r;
+	while (!skip_a && !skip_b && A.e + 16 <= A.fast_hi &&
+	       B.e + 16 <= B.fast_hi) {
+		int ka = fast_ok(g, &A) ? block_fast(g, &A, err) : 0;
+		int kb = fast_ok(g, &B) ? block_fast(g, &B, err) : 0;
+		if (ka < 0 || kb < 0)
+			return err->r;
+		if ((!ka && block_slow(g, &A, err)) ||
+		    (!kb && block_slow(g, &B, err)))
+			return err->r;
+	}
+	if (!skip_a && block_finish(g, &A, lo, hi, dst, err))
+		return err->r;
+	if (!skip_b && block_finish(g, &B, lo, hi, dst, err))
+		return err->r;
 	return DF11_OK;
 }
 
@@ -348,9 +513,23 @@ static void range_worker(void *arg, int i)
 	uint64_t a = (uint64_t)i * per, z = a + per;
 	if (z > j->nblocks)
 		z = j->nblocks;
-	for (uint64_t b = a; b < z; b++)
-		if (decode_block(j->g, j->b0 + b, j->lo, j->hi, j->dst, &j->err[i]))
+	/* Two blocks at a time: a and the one half way to z, so that
+	 * each pair's blocks are far apart in the stream. */
+	uint64_t half = (z - a) / 2;
+	for (uint64_t b = a; b < a + half; b++)
+		if (decode_two(j->g, j->b0 + b, j->b0 + b + half, j->lo, j->hi,
+			       j->dst, &j->err[i]))
 			return;
+	if ((z - a) % 2) {
+		uint8_t x[BLOCK_X_SIZE];
+		bstate S;
+		int skip;
+		uint64_t b = j->b0 + z - 1;
+		if (block_begin(j->g, b, x, &S, &skip, &j->err[i]) ||
+		    (!skip && block_finish(j->g, &S, j->lo, j->hi, j->dst,
+					   &j->err[i])))
+			return;
+	}
 }
 
 /* The block that holds element x (x < n). */

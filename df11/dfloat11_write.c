@@ -35,6 +35,8 @@
 #include "df11/dfloat11_format.h"
 #include "common/error.h"
 #include "codec/format.h"
+#include "codec/codec_util.h"
+#include "common/bf16.h"
 #include "df11/fsutil.h"
 #include "df11/model_internal.h"
 #include "common/parallel.h"
@@ -45,35 +47,13 @@
 typedef struct wgroup {
 	char *name;           /* module path */
 	size_t *src;          /* model tensor (view index) of each weight */
+	uint64_t *ne;         /* element count of each weight */
 	size_t nw;
 	uint64_t n;
 	int plain;            /* stored as BF16 weights */
 	const char *why;      /* why plain */
 	uint64_t stored;      /* bytes written for its weights */
 } wgroup;
-
-/* A coded group, as the six buffers. */
-typedef struct coded {
-	uint8_t *luts;
-	unsigned n_luts;
-	uint8_t *stream;
-	uint64_t n_bytes;
-	uint8_t *sm;
-	uint8_t *op;
-	uint64_t n_op;
-	uint8_t *gaps;
-	uint64_t gaps_size;
-} coded;
-
-static void coded_free(coded *c)
-{
-	free(c->luts);
-	free(c->stream);
-	free(c->sm);
-	free(c->op);
-	free(c->gaps);
-	memset(c, 0, sizeof *c);
-}
 
 /* Canonical codes, MSB-first values: shorter first, then by symbol. */
 static void canon_codes(const uint8_t len[256], uint32_t code[256])
@@ -152,150 +132,229 @@ static unsigned build_luts(const uint8_t len[256], const uint32_t code[256],
 	return n_luts;
 }
 
-static inline void put32(uint8_t *p, uint32_t v)
+/*
+ * The stream coder. Elements go through in pieces of PIECE (read from the
+ * model into per-worker buffers that stay in cache); each piece's
+ * sign|mantissa bytes and finished stream bytes are written to the file
+ * at once, so a group of any size needs no buffer of its size.
+ *
+ * Bits are appended MSB-first to a 64-bit accumulator whose top nacc (< 8)
+ * bits are pending; after each append its complete bytes are stored
+ * big-endian with one 8-byte store. Eight codes are taken per step from
+ * four lookups in a table of exponent pairs:
+ *
+ *   pair[a | b << 8]  bits  0..31  code(a) << len(b) | code(b)
+ *                         32..37  len(a) + len(b), or PAIR_SLOW when over
+ *                                 32 bits
+ *                         40..45  len(a)
+ *
+ * when the eight take at most 56 bits; else code by code.
+ *
+ * gaps and output_positions follow the code starts: chunk t (64 bits) is
+ * marked by the first code that starts in it (codes are at most 32 bits,
+ * so every chunk before the end has one, and a step of 56 bits reaches at
+ * most one new chunk); the first chunk of each block also records that
+ * code's element in output_positions.
+ */
+#define PIECE (1u << 16)
+#define PAIR_SLOW 57u /* over 56 alone (and < 64): its step goes code by code */
+
+/* Per-worker buffers, kept from group to group. */
+typedef struct wscratch {
+	uint16_t *src;  /* [PIECE] */
+	uint8_t *sm;    /* [PIECE] (file sinks) */
+	uint8_t *ex;    /* [PIECE + 8] */
+	uint8_t *out;   /* [4 * PIECE + 16]: stream bytes of a piece (file
+			   sinks) */
+	uint64_t *pair; /* [65536] */
+	uint8_t *gaps, *op;
+	size_t gaps_cap, op_cap;
+	uint16_t *whole;  /* the group, when its weights are stored encoded */
+	size_t whole_cap;
+	const uint16_t *in; /* the group in memory (whole), or NULL */
+} wscratch;
+
+static void wscratch_free(wscratch *w)
 {
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
+	free(w->src);
+	free(w->sm);
+	free(w->ex);
+	free(w->out);
+	free(w->pair);
+	free(w->gaps);
+	free(w->op);
+	free(w->whole);
+	memset(w, 0, sizeof *w);
 }
 
-/* Codes w[0..n) with the code; fills c (not luts). *max_block_ret: the
- * most elements any block holds. */
-static df11_result encode_stream(const uint16_t *w, uint64_t n,
-				 const uint64_t count[256], const uint8_t len[256],
-				 const uint32_t code[256], coded *c,
-				 uint64_t *max_block_ret)
+static df11_result wscratch_init(wscratch *w)
 {
-	uint64_t bits = 0;
-	for (unsigned e = 0; e < 256; e++)
-		bits += count[e] * len[e];
-	uint64_t nb = (bits + 7) / 8, blocks = (nb + DFL_BLOCK_BYTES - 1) /
-					       DFL_BLOCK_BYTES;
-	uint64_t chunks = blocks * DFL_THREADS_PER_BLOCK;
-	c->n_bytes = nb;
-	c->stream = malloc(nb + 8);
-	c->sm = malloc(n);
-	c->op = malloc(4 * (blocks + 2));
-	uint8_t *gap = calloc(chunks + 1, 1);
-	c->gaps_size = DFL_GAP_BYTES_PER_BLOCK * blocks;
-	c->gaps = calloc(c->gaps_size + 1, 1);
-	if (!c->stream || !c->sm || !c->op || !gap || !c->gaps) {
-		free(gap);
-		return df11_fail(DF11_NOMEM, "%llu-element group",
-				 (unsigned long long)n);
+	memset(w, 0, sizeof *w);
+	w->src = malloc(2u * PIECE);
+	w->sm = malloc(PIECE);
+	w->ex = malloc(PIECE + 8);
+	w->out = malloc(4u * PIECE + 16);
+	w->pair = malloc(65536 * sizeof *w->pair);
+	if (!w->src || !w->sm || !w->ex || !w->out || !w->pair) {
+		wscratch_free(w);
+		return df11_fail(DF11_NOMEM, "export buffers");
 	}
-	uint64_t acc = 0, pos = 0, next_chunk = 0, next_block = 0, n_op = 0;
-	unsigned nacc = 0;
-	uint8_t *out = c->stream;
-	uint64_t last_op = 0, max_block = 0;
-	for (uint64_t i = 0; i < n; i++) {
-		uint16_t v = w[i];
-		unsigned e = (v >> 7) & 255, l = len[e];
-		c->sm[i] = (uint8_t)(((v >> 8) & 0x80) | (v & 0x7f));
-		if (pos >> 6 == next_chunk) {
-			gap[next_chunk++] = (uint8_t)(pos & 63);
-			if (pos >> 15 == next_block) {
-				df11_wr32(c->op + 4 * n_op++, (uint32_t)i);
-				if (i - last_op > max_block)
-					max_block = i - last_op;
-				last_op = i;
-				next_block++;
-			}
-		}
-		acc = acc << l | code[e];
-		nacc += l;
-		pos += l;
-		if (nacc >= 32) {
-			nacc -= 32;
-			put32(out, (uint32_t)(acc >> nacc));
-			out += 4;
-		}
-	}
-	/* The padding bits start a (never used) code, as the official
-	 * writer's EOF does: its chunk and block are marked too. */
-	if (pos % 8 && pos >> 6 == next_chunk) {
-		gap[next_chunk++] = (uint8_t)(pos & 63);
-		if (pos >> 15 == next_block) {
-			df11_wr32(c->op + 4 * n_op++, (uint32_t)n);
-			next_block++;
-		}
-	}
-	if (n - last_op > max_block)
-		max_block = n - last_op;
-	df11_wr32(c->op + 4 * n_op++, (uint32_t)n);
-	c->n_op = n_op;
-	while (nacc >= 8) {
-		nacc -= 8;
-		*out++ = (uint8_t)(acc >> nacc);
-	}
-	if (nacc)
-		*out++ = (uint8_t)(acc << (8 - nacc));
-	/* 5 bits per chunk, MSB-first. */
-	for (uint64_t t = 0; t < chunks; t++)
-		for (unsigned b = 0; b < 5; b++)
-			if (gap[t] >> (4 - b) & 1) {
-				uint64_t bit = 5 * t + b;
-				c->gaps[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
-			}
-	free(gap);
-	*max_block_ret = max_block;
 	return DF11_OK;
 }
 
-/* Codes one group; *why set (and nothing coded) if it must stay plain. */
-static df11_result code_group(const uint16_t *w, uint64_t n, coded *c,
-			      const char **why)
+DF11_HOT static void split_planes(const uint16_t *restrict src, uint64_t n,
+				  uint8_t *restrict sm, uint8_t *restrict ex)
 {
-	df11_exponent_stats st;
-	df11_exponent_histogram(w, n, &st);
-	*why = NULL;
-	for (unsigned e = DFL_PTR_MIN; e < 256; e++)
-		if (st.count[e]) {
-			*why = "exponents of 2^113 and above (or inf/NaN)";
-			return DF11_OK;
-		}
-	if (st.distinct < 2) {
-		*why = "a single exponent";
-		return DF11_OK;
+	for (uint64_t q = 0; q < n; q++) {
+		sm[q] = df11_bf16_sm(src[q]);
+		ex[q] = (uint8_t)df11_bf16_exponent(src[q]);
 	}
-	if (n > UINT32_MAX) {
-		*why = "more than 2^32 elements";
-		return DF11_OK;
-	}
-	static const unsigned limits[] = {32, 24, 20, 16, 12, 10, 8};
-	for (size_t li = 0; li < sizeof limits / sizeof *limits; li++) {
-		for (int longer = 0; longer < 2; longer++) {
-			uint8_t len[256];
-			uint32_t code[256];
-			unsigned lim = limits[li] - (unsigned)longer;
-			if (df11_huff_lengths(st.count, lim, len) < 0)
+}
+
+/* Only the entries of present exponents are written, and only they are
+ * read. */
+static void pair_table(const uint8_t len[256], const uint32_t code[256],
+		       uint64_t *pair)
+{
+	for (unsigned a = 0; a < 256; a++)
+		for (unsigned b = 0; len[a] && b < 256; b++) {
+			if (!len[b])
 				continue;
-			for (unsigned s = 0; s < 256 && longer; s++)
-				len[s] = len[s] ? (uint8_t)(len[s] + 1) : 0;
-			canon_codes(len, code);
-			uint8_t luts[DFL_MAX_LUTS * 256];
-			unsigned n_luts = build_luts(len, code, luts);
-			if (!n_luts)
-				break; /* try a shorter limit */
-			uint64_t max_block = 0;
-			df11_result r = encode_stream(w, n, st.count, len, code, c,
-						      &max_block);
-			if (r)
-				return r;
-			if (max_block > DFL_MAX_BLOCK_ELEMS) {
-				coded_free(c);
-				continue; /* one bit longer */
-			}
-			c->luts = malloc(256u * n_luts);
-			if (!c->luts)
-				return df11_fail(DF11_NOMEM, "tables");
-			memcpy(c->luts, luts, 256u * n_luts);
-			c->n_luts = n_luts;
-			return DF11_OK;
+			unsigned t = len[a] + len[b];
+			pair[a | b << 8] =
+				t > 32 ? (uint64_t)PAIR_SLOW << 32
+				       : ((uint64_t)code[a] << len[b] | code[b]) |
+						 (uint64_t)t << 32 |
+						 (uint64_t)len[a] << 40;
 		}
+}
+
+typedef struct dfl_coder {
+	const uint8_t *len;
+	const uint32_t *code;
+	const uint64_t *pair;
+	uint64_t acc;        /* pending bits at the top */
+	unsigned nacc;       /* < 8 between codes */
+	uint64_t pos;        /* bits coded */
+	uint64_t next_chunk; /* the first chunk not yet marked */
+	uint8_t *gaps;       /* zeroed, one byte of slack */
+	uint8_t *op;
+	uint64_t n_op;
+} dfl_coder;
+
+/* Chunk C->next_chunk's first code starts at bit pos, element i. */
+static inline void mark_chunk(dfl_coder *C, uint64_t pos, uint64_t i)
+{
+	uint64_t t = C->next_chunk++, bit = 5 * t;
+	unsigned v = (unsigned)(pos & 63) << (11 - (bit & 7));
+	C->gaps[bit >> 3] |= (uint8_t)(v >> 8);
+	C->gaps[(bit >> 3) + 1] |= (uint8_t)v;
+	if (t % DFL_THREADS_PER_BLOCK == 0)
+		df11_wr32(C->op + 4 * C->n_op++, (uint32_t)i);
+}
+
+/* Codes ex[0..m), elements i0.. of the group, into p; returns the end of
+ * the complete bytes (up to 8 bytes past it are scratch). */
+DF11_HOT static uint8_t *code_piece(dfl_coder *C, const uint8_t *ex,
+				    uint64_t m, uint64_t i0, uint8_t *p)
+{
+	const uint64_t *pair = C->pair;
+	const uint8_t *len = C->len;
+	const uint32_t *code = C->code;
+	uint64_t acc = C->acc, pos = C->pos;
+	uint64_t nextb = C->next_chunk << 6; /* the next chunk's first bit */
+	unsigned nacc = C->nacc;
+#define DFL_FLUSH()                                              \
+	do {                                                     \
+		df11_store64(p, __builtin_bswap64(acc));         \
+		p += nacc >> 3;                                  \
+		acc <<= nacc & ~7u;                              \
+		nacc &= 7u;                                      \
+	} while (0)
+	/* One code, its chunk marked if it is the first to start there. */
+#define DFL_ONE(e, i)                                            \
+	do {                                                     \
+		unsigned l_ = len[e];                            \
+		if (pos >= nextb) {                              \
+			mark_chunk(C, pos, (i));                 \
+			nextb += 64;                             \
+		}                                                \
+		acc |= (uint64_t)code[e] << (64 - nacc - l_);    \
+		nacc += l_;                                      \
+		pos += l_;                                       \
+		DFL_FLUSH();                                     \
+	} while (0)
+	uint64_t j = 0;
+	for (; j + 8 <= m; j += 8) {
+		const uint8_t *x = ex + j;
+		uint64_t c0 = pair[df11_load16(x)], c1 = pair[df11_load16(x + 2)];
+		uint64_t c2 = pair[df11_load16(x + 4)], c3 = pair[df11_load16(x + 6)];
+		unsigned t0 = (unsigned)(c0 >> 32) & 63, t1 = (unsigned)(c1 >> 32) & 63;
+		unsigned t2 = (unsigned)(c2 >> 32) & 63, t3 = (unsigned)(c3 >> 32) & 63;
+		unsigned n = t0 + t1 + t2 + t3;
+		if (__builtin_expect(n > 56, 0)) {
+			for (unsigned q = 0; q < 8; q++)
+				DFL_ONE(x[q], i0 + j + q);
+			continue;
+		}
+		if (pos + n >= nextb) {
+			/* The first of the eight code starts in the new chunk,
+			 * if one is (else the next step's first): the count
+			 * of starts before it, without branches. */
+			unsigned s[9];
+			s[0] = 0;
+			s[1] = (unsigned)(c0 >> 40) & 63;
+			s[2] = t0;
+			s[3] = t0 + ((unsigned)(c1 >> 40) & 63);
+			s[4] = t0 + t1;
+			s[5] = s[4] + ((unsigned)(c2 >> 40) & 63);
+			s[6] = s[4] + t2;
+			s[7] = s[6] + ((unsigned)(c3 >> 40) & 63);
+			s[8] = n;
+			unsigned q = 0;
+			if (pos < nextb) {
+				unsigned d = (unsigned)(nextb - pos);
+				q = (s[1] < d) + (s[2] < d) + (s[3] < d) + (s[4] < d) +
+				    (s[5] < d) + (s[6] < d) + (s[7] < d) + 1u;
+			}
+			if (q < 8) {
+				mark_chunk(C, pos + s[q], i0 + j + q);
+				nextb += 64;
+			}
+		}
+		uint64_t g01 = (uint64_t)(uint32_t)c0 << t1 | (uint32_t)c1;
+		uint64_t g23 = (uint64_t)(uint32_t)c2 << t3 | (uint32_t)c3;
+		acc |= (g01 << (t2 + t3) | g23) << (64 - nacc - n);
+		nacc += n;
+		pos += n;
+		DFL_FLUSH();
 	}
-	*why = "no code fits the official kernel's 16 sub-tables";
+	for (; j < m; j++)
+		DFL_ONE(ex[j], i0 + j);
+#undef DFL_ONE
+#undef DFL_FLUSH
+	C->acc = acc;
+	C->nacc = nacc;
+	C->pos = pos;
+	return p;
+}
+
+static df11_result pwrite_all(int fd, const void *p, uint64_t n, uint64_t off,
+			      const char *path)
+{
+	const uint8_t *b = p;
+	while (n) {
+		size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
+		ssize_t w = pwrite(fd, b, chunk, (off_t)off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return df11_fail_errno(DF11_IO, errno, "%s", path);
+		}
+		b += w;
+		n -= (uint64_t)w;
+		off += (uint64_t)w;
+	}
 	return DF11_OK;
 }
 
@@ -310,7 +369,10 @@ typedef struct st_out {
 	uint64_t size;
 } st_out;
 
-static df11_result write_st(const char *path, const st_out *t, size_t n)
+/* Writes a safetensors file's header and every tensor whose data is not
+ * NULL to fd; off_ret[i]: where tensor i's bytes go in the file. */
+static df11_result write_st_fd(int fd, const char *path, const st_out *t,
+			       size_t n, uint64_t *off_ret)
 {
 	json_t *h = json_object();
 	uint64_t off = 0;
@@ -336,20 +398,31 @@ static df11_result write_st(const char *path, const st_out *t, size_t n)
 	size_t jn = strlen(js), pad = (jn + 7) / 8 * 8;
 	uint8_t head[8];
 	df11_wr64(head, pad);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	df11_result r = fd < 0 ? df11_fail_errno(DF11_IO, errno, "%s", path)
-			       : DF11_OK;
-	if (!r)
-		r = df11_write_all(fd, head, 8, path);
+	df11_result r = df11_write_all(fd, head, 8, path);
 	if (!r)
 		r = df11_write_all(fd, js, jn, path);
 	if (!r && pad > jn)
 		r = df11_write_all(fd, "        ", pad - jn, path);
-	for (size_t i = 0; i < n && !r; i++)
-		r = df11_write_all(fd, t[i].data, t[i].size, path);
-	if (fd >= 0 && close(fd) < 0 && !r)
-		r = df11_fail_errno(DF11_IO, errno, "%s", path);
+	off = 8 + pad;
+	for (size_t i = 0; i < n && !r; i++) {
+		if (off_ret)
+			off_ret[i] = off;
+		if (t[i].data)
+			r = pwrite_all(fd, t[i].data, t[i].size, off, path);
+		off += t[i].size;
+	}
 	free(js);
+	return r;
+}
+
+static df11_result write_st(const char *path, const st_out *t, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return df11_fail_errno(DF11_IO, errno, "%s", path);
+	df11_result r = write_st_fd(fd, path, t, n, NULL);
+	if (close(fd) < 0 && !r)
+		r = df11_fail_errno(DF11_IO, errno, "%s", path);
 	return r;
 }
 
@@ -387,10 +460,236 @@ static int under(const char *name, const char *module)
 	return !strncmp(name, module, k) && name[k] == '.';
 }
 
-static df11_result export_group(export_state *s, df11_model *m, size_t gi)
+/* Grows *buf to at least n bytes (contents not kept). */
+static int reserve(uint8_t **buf, size_t *cap, size_t n)
 {
-	wgroup *g = &s->g[gi];
-	uint16_t *w = malloc(2 * g->n + 2);
+	if (*cap >= n)
+		return 0;
+	free(*buf);
+	*cap = 0;
+	if (!(*buf = malloc(n)))
+		return -1;
+	*cap = n;
+	return 0;
+}
+
+/* Elements [f, f + cnt) of the group's weight k, which starts at element
+ * at of the group: read from the model (a view of the file, copied piece
+ * by piece), or from ws->in. */
+static df11_result get_piece(df11_model *m, const wgroup *g, wscratch *ws,
+			     size_t k, uint64_t at, uint64_t f, uint64_t cnt,
+			     const uint16_t **p)
+{
+	if (ws->in) {
+		*p = ws->in + at + f;
+		return DF11_OK;
+	}
+	*p = ws->src;
+	return df11_model_read_range(m, g->src[k], f, cnt, ws->src);
+}
+
+/* Where a group's stream and sign|mantissa bytes go: a file, at two
+ * offsets, or memory. */
+typedef struct sink {
+	int fd;
+	const char *path;
+	uint64_t stream_off, sm_off;
+	uint8_t *stream, *sm;  /* memory, when not NULL */
+} sink;
+
+static df11_result put(const sink *o, int sm, const void *p, uint64_t n,
+		       uint64_t at)
+{
+	uint8_t *mem = sm ? o->sm : o->stream;
+	if (mem) {
+		memcpy(mem + at, p, n);
+		return DF11_OK;
+	}
+	return pwrite_all(o->fd, p, n, at + (sm ? o->sm_off : o->stream_off),
+			  o->path);
+}
+
+/* Exponent counts of the group and the exponent of its last element. */
+static df11_result group_counts(df11_model *m, const wgroup *g, wscratch *ws,
+				uint64_t count[256], unsigned *last_e_ret)
+{
+	uint64_t h[256], at = 0;
+	df11_result r = DF11_OK;
+	memset(count, 0, 256 * sizeof *count);
+	for (size_t k = 0; k < g->nw && !r; k++) {
+		/* In memory, a weight at once (long inputs count faster). */
+		uint64_t piece = ws->in ? g->ne[k] : PIECE;
+		for (uint64_t f = 0; f < g->ne[k] && !r; f += piece) {
+			uint64_t cnt = g->ne[k] - f < piece ? g->ne[k] - f : piece;
+			const uint16_t *src;
+			if ((r = get_piece(m, g, ws, k, at, f, cnt, &src)))
+				break;
+			df11_count_exponents(src, cnt, h);
+			for (unsigned e = 0; e < 256; e++)
+				count[e] += h[e];
+			*last_e_ret = df11_bf16_exponent(src[cnt - 1]);
+		}
+		at += g->ne[k];
+	}
+	return r;
+}
+
+/* The next code to try, from *step on (0 at first): limited to 32 bits,
+ * else shorter while more than 16 sub-tables are needed; each limit also
+ * with every code one bit longer, for when a block would hold more
+ * elements than the kernel's shared memory. Returns 0 when none is
+ * left. */
+static int next_code(const uint64_t count[256], int *step, uint8_t len[256],
+		     uint32_t code[256], uint8_t *luts, unsigned *n_luts_ret)
+{
+	static const unsigned limits[] = {32, 24, 20, 16, 12, 10, 8};
+	for (;;) {
+		unsigned li = (unsigned)*step / 2, longer = (unsigned)*step % 2;
+		if (li >= sizeof limits / sizeof *limits)
+			return 0;
+		(*step)++;
+		if (df11_huff_lengths(count, limits[li] - longer, len) < 0)
+			continue;
+		for (unsigned e = 0; e < 256 && longer; e++)
+			len[e] = len[e] ? (uint8_t)(len[e] + 1) : 0;
+		canon_codes(len, code);
+		if (!(*n_luts_ret = build_luts(len, code, luts)))
+			*step = 2 * (int)li + 2; /* try a shorter limit */
+		else
+			return 1;
+	}
+}
+
+/* Codes the group's elements with the code into o; gaps and
+ * output_positions into ws. */
+static df11_result code_group(df11_model *m, const wgroup *g, wscratch *ws,
+			      const uint8_t len[256], const uint32_t code[256],
+			      const sink *o, uint64_t gaps_size,
+			      uint64_t *n_op_ret, uint64_t *n_bytes_ret)
+{
+	pair_table(len, code, ws->pair);
+	memset(ws->gaps, 0, gaps_size + 1);
+	dfl_coder C = {.len = len, .code = code, .pair = ws->pair,
+		       .gaps = ws->gaps, .op = ws->op};
+	uint64_t i = 0, written = 0;
+	df11_result r = DF11_OK;
+	for (size_t k = 0; k < g->nw && !r; k++) {
+		uint64_t at = i;
+		for (uint64_t f = 0; f < g->ne[k] && !r; f += PIECE) {
+			uint64_t cnt = g->ne[k] - f < PIECE ? g->ne[k] - f : PIECE;
+			const uint16_t *src;
+			if ((r = get_piece(m, g, ws, k, at, f, cnt, &src)))
+				break;
+			/* A memory sink takes the bytes in place. */
+			uint8_t *sm = o->sm ? o->sm + i : ws->sm;
+			uint8_t *out = o->stream ? o->stream + written : ws->out;
+			split_planes(src, cnt, sm, ws->ex);
+			if (!o->sm && (r = put(o, 1, sm, cnt, i)))
+				break;
+			uint8_t *p = code_piece(&C, ws->ex, cnt, i, out);
+			if (!o->stream)
+				r = put(o, 0, out, (uint64_t)(p - out), written);
+			written += (uint64_t)(p - out);
+			i += cnt;
+		}
+	}
+	if (r)
+		return r;
+	/* The padding bits start a (never used) code, as the official
+	 * writer's EOF does: its chunk and block are marked too. */
+	if (C.pos % 8 && C.pos >> 6 == C.next_chunk)
+		mark_chunk(&C, C.pos, g->n);
+	df11_wr32(C.op + 4 * C.n_op++, (uint32_t)g->n);
+	if (C.nacc) {
+		uint8_t last = (uint8_t)(C.acc >> 56);
+		if ((r = put(o, 0, &last, 1, written)))
+			return r;
+		written++;
+	}
+	*n_op_ret = C.n_op;
+	*n_bytes_ret = written;
+	return DF11_OK;
+}
+
+/* Why a group with these counts must be stored plain; NULL if it can be
+ * coded. */
+static const char *plain_reason(const uint64_t count[256], uint64_t n)
+{
+	unsigned distinct = 0;
+	for (unsigned e = 0; e < 256; e++)
+		distinct += count[e] != 0;
+	for (unsigned e = DFL_PTR_MIN; e < 256; e++)
+		if (count[e])
+			return "exponents of 2^113 and above (or inf/NaN)";
+	if (distinct < 2)
+		return "a single exponent";
+	if (n > UINT32_MAX)
+		return "more than 2^32 elements";
+	return NULL;
+}
+
+/* The largest element count of a block, from output_positions. */
+static uint64_t max_block_elems(const uint8_t *op, uint64_t n_op)
+{
+	uint64_t max = 0;
+	for (uint64_t b = 0; b + 1 < n_op; b++) {
+		uint64_t d = df11_rd32(op + 4 * (b + 1)) - df11_rd32(op + 4 * b);
+		if (d > max)
+			max = d;
+	}
+	return max;
+}
+
+df11_result df11_dfl_encode_group(const uint16_t *w, uint64_t n,
+				  uint8_t *stream, uint8_t *sm,
+				  uint64_t *n_bytes_ret)
+{
+	wscratch ws;
+	df11_result r = wscratch_init(&ws);
+	if (r)
+		return r;
+	ws.in = w;
+	wgroup g = {.name = "group", .ne = &n, .nw = 1, .n = n};
+	uint64_t count[256];
+	unsigned last_e = 0;
+	group_counts(NULL, &g, &ws, count, &last_e);
+	const char *why = plain_reason(count, n);
+	if (why)
+		r = df11_fail(DF11_UNSUPPORTED, "%s: stored plain", why);
+	int step = 0, done = 0;
+	uint8_t len[256], luts[DFL_MAX_LUTS * 256];
+	uint32_t code[256];
+	unsigned n_luts;
+	while (!r && !done && next_code(count, &step, len, code, luts, &n_luts)) {
+		uint64_t bits = 0;
+		for (unsigned e = 0; e < 256; e++)
+			bits += count[e] * len[e];
+		uint64_t blocks = ((bits + 7) / 8 + DFL_BLOCK_BYTES - 1) /
+				  DFL_BLOCK_BYTES;
+		uint64_t gaps_size = DFL_GAP_BYTES_PER_BLOCK * blocks, n_op;
+		if (reserve(&ws.gaps, &ws.gaps_cap, gaps_size + 1) ||
+		    reserve(&ws.op, &ws.op_cap, 4 * (blocks + 2))) {
+			r = df11_fail(DF11_NOMEM, "%llu-element group",
+				      (unsigned long long)n);
+			break;
+		}
+		sink o = {.fd = -1, .path = "memory", .stream = stream, .sm = sm};
+		r = code_group(NULL, &g, &ws, len, code, &o, gaps_size, &n_op,
+			       n_bytes_ret);
+		done = !r && max_block_elems(ws.op, n_op) <= DFL_MAX_BLOCK_ELEMS;
+	}
+	if (!r && !done)
+		r = df11_fail(DF11_UNSUPPORTED, "no code fits: stored plain");
+	wscratch_free(&ws);
+	return r;
+}
+
+/* The group's weights as they are: read into *w_ret, described in
+ * t[0 .. nw). */
+static df11_result plain_weights(df11_model *m, const wgroup *g, st_out *t,
+				 uint16_t **w_ret)
+{
+	uint16_t *w = *w_ret = malloc(2 * g->n + 2);
 	if (!w)
 		return df11_fail(DF11_NOMEM, "group %s: %llu elements", g->name,
 				 (unsigned long long)g->n);
@@ -400,36 +699,74 @@ static df11_result export_group(export_state *s, df11_model *m, size_t gi)
 		df11_tensor_desc d;
 		df11_model_tensor(m, g->src[k], &d);
 		r = df11_model_read(m, g->src[k], w + at, d.nbytes);
+		t[k] = (st_out){.name = d.name, .dtype = DF11_DTYPE_BF16,
+				.ndim = d.ndim, .data = w + at, .size = d.nbytes};
+		memcpy(t[k].shape, d.shape, sizeof d.shape);
 		at += d.n_elems;
 	}
-	coded c = {0};
-	const char *why = NULL;
+	return r;
+}
+
+static df11_result export_group(export_state *s, df11_model *m, wscratch *ws,
+				size_t gi)
+{
+	wgroup *g = &s->g[gi];
+	df11_result r = DF11_OK;
+	/* Exponent counts, piece by piece; the last element's exponent. */
+	uint64_t count[256];
+	unsigned last_e = 0;
+	/* Weights stored encoded (a .df11 container, a DFloat11 folder) are
+	 * decoded once, whole, rather than once per pass. */
+	int whole = 0;
+	ws->in = NULL;
+	for (size_t k = 0; k < g->nw; k++) {
+		df11_tensor_desc d;
+		df11_model_tensor(m, g->src[k], &d);
+		whole |= d.compressed != 0;
+	}
+	if (whole) {
+		uint8_t *wb = (uint8_t *)ws->whole;
+		if (reserve(&wb, &ws->whole_cap, 2 * g->n + 2)) {
+			ws->whole = NULL;
+			return df11_fail(DF11_NOMEM, "group %s: %llu elements",
+					 g->name, (unsigned long long)g->n);
+		}
+		ws->whole = (uint16_t *)wb;
+		uint64_t at = 0;
+		for (size_t k = 0; k < g->nw && !r; k++) {
+			df11_tensor_desc d;
+			df11_model_tensor(m, g->src[k], &d);
+			r = df11_model_read(m, g->src[k], ws->whole + at, d.nbytes);
+			at += d.n_elems;
+		}
+		ws->in = ws->whole;
+	}
 	if (!r)
-		r = code_group(w, g->n, &c, &why);
+		r = group_counts(m, g, ws, count, &last_e);
+	const char *why = plain_reason(count, g->n);
 	/* The group's file: its buffers (or plain weights), then the
 	 * module's other tensors. */
 	size_t cap = g->nw + 8 + df11_model_num_tensors(m);
 	st_out *t = calloc(cap, sizeof *t);
+	uint64_t *toff = calloc(cap, sizeof *toff);
 	char **names = calloc(8, sizeof *names);
 	uint8_t **extra = calloc(df11_model_num_tensors(m) + 1, sizeof *extra);
 	uint8_t *split = malloc(8 * g->nw + 8);
+	uint16_t *w = NULL;
+	char *fn = file_name_of(g->name), *path = fn ? df11_join_path(s->tmp, fn)
+						     : NULL;
 	size_t nt = 0, nx = 0;
-	if (!r && (!t || !names || !extra || !split))
+	if (!r && (!t || !toff || !names || !extra || !split || !path))
 		r = df11_fail(DF11_NOMEM, "group %s", g->name);
+	/* The coded buffers come first; their sizes are known before
+	 * coding, so the file is written as the coder goes. */
+	size_t nb0 = why ? 0 : DFL_N_BUFFERS;
 	if (!r && why) {
 		g->plain = 1;
 		g->why = why;
-		at = 0;
-		for (size_t k = 0; k < g->nw; k++) {
-			df11_tensor_desc d;
-			df11_model_tensor(m, g->src[k], &d);
-			t[nt] = (st_out){.name = d.name, .dtype = DF11_DTYPE_BF16,
-					 .ndim = d.ndim, .data = w + at,
-					 .size = d.nbytes};
-			memcpy(t[nt++].shape, d.shape, sizeof d.shape);
-			at += d.n_elems;
-		}
 		g->stored = 2 * g->n;
+		r = plain_weights(m, g, t, &w);
+		nt = g->nw;
 	} else if (!r) {
 		uint64_t cum = 0;
 		for (size_t k = 0; k + 1 < g->nw; k++) {
@@ -438,11 +775,6 @@ static df11_result export_group(export_state *s, df11_model *m, size_t gi)
 			cum += d.n_elems;
 			df11_wr64(split + 8 * k, cum);
 		}
-		const void *data[DFL_N_BUFFERS] = {c.luts, c.stream, c.sm, c.op,
-						   c.gaps, split};
-		uint64_t size[DFL_N_BUFFERS] = {256u * c.n_luts, c.n_bytes, g->n,
-						4 * c.n_op, c.gaps_size,
-						8 * (g->nw - 1)};
 		for (int b = 0; b < DFL_N_BUFFERS && !r; b++) {
 			size_t ln = strlen(g->name) + 24;
 			if (!(names[b] = malloc(ln))) {
@@ -450,15 +782,10 @@ static df11_result export_group(export_state *s, df11_model *m, size_t gi)
 				break;
 			}
 			snprintf(names[b], ln, "%s.%s", g->name, dfl_suffix[b]);
-			t[nt] = (st_out){.name = names[b],
-					 .dtype = b == DFL_SPLIT ? DF11_DTYPE_I64
-								 : DF11_DTYPE_U8,
-					 .ndim = b == DFL_LUTS ? 2 : 1,
-					 .data = data[b], .size = size[b]};
-			t[nt].shape[0] = b == DFL_LUTS ? c.n_luts
-				       : b == DFL_SPLIT ? g->nw - 1 : size[b];
-			t[nt++].shape[1] = 256;
-			g->stored += size[b];
+			t[nt++] = (st_out){.name = names[b],
+					   .dtype = b == DFL_SPLIT ? DF11_DTYPE_I64
+								   : DF11_DTYPE_U8,
+					   .ndim = b == DFL_LUTS ? 2 : 1};
 		}
 	}
 	for (size_t i = 0; !r && i < df11_model_num_tensors(m); i++) {
@@ -476,13 +803,93 @@ static df11_result export_group(export_state *s, df11_model *m, size_t gi)
 				 .data = extra[nx++], .size = d.nbytes};
 		memcpy(t[nt++].shape, d.shape, sizeof d.shape);
 	}
-	if (!r) {
-		char *fn = file_name_of(g->name), *path = fn ? df11_join_path(s->tmp, fn)
-							     : NULL;
-		r = path ? write_st(path, t, nt) : df11_fail(DF11_NOMEM, "%s", g->name);
-		free(fn);
-		free(path);
+	if (!r && why)
+		r = write_st(path, t, nt);
+	int done = why != NULL, step = 0;
+	uint8_t len[256], luts[DFL_MAX_LUTS * 256];
+	uint32_t code[256];
+	unsigned n_luts;
+	while (!r && !done && next_code(count, &step, len, code, luts, &n_luts)) {
+		uint64_t bits = 0;
+		for (unsigned e = 0; e < 256; e++)
+			bits += count[e] * len[e];
+		uint64_t nb = (bits + 7) / 8;
+		uint64_t blocks = (nb + DFL_BLOCK_BYTES - 1) / DFL_BLOCK_BYTES;
+		/* A position per block where a code starts, then n: the
+		 * last block has none when the last element starts
+		 * before it and no padding follows. */
+		uint64_t n_op = blocks + (bits - len[last_e] >=
+						  DFL_BLOCK_BITS * (blocks - 1) ||
+					  bits % 8);
+		uint64_t gaps_size = DFL_GAP_BYTES_PER_BLOCK * blocks;
+		if (reserve(&ws->gaps, &ws->gaps_cap, gaps_size + 1) ||
+		    reserve(&ws->op, &ws->op_cap, 4 * (blocks + 2))) {
+			r = df11_fail(DF11_NOMEM, "group %s", g->name);
+			break;
+		}
+		uint64_t size[DFL_N_BUFFERS] = {256u * n_luts, nb, g->n,
+						4 * n_op, gaps_size,
+						8 * (g->nw - 1)};
+		const void *data[DFL_N_BUFFERS] = {luts, NULL, NULL, NULL,
+						   NULL, split};
+		for (int b = 0; b < DFL_N_BUFFERS; b++) {
+			t[b].data = data[b];
+			t[b].size = size[b];
+			t[b].shape[0] = b == DFL_LUTS ? n_luts
+				      : b == DFL_SPLIT ? g->nw - 1 : size[b];
+			t[b].shape[1] = 256;
+		}
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			      0644);
+		if (fd < 0) {
+			r = df11_fail_errno(DF11_IO, errno, "%s", path);
+			break;
+		}
+		uint64_t got_op = 0, got_nb = 0;
+		r = write_st_fd(fd, path, t, nt, toff);
+		sink o = {.fd = fd, .path = path,
+			  .stream_off = toff[DFL_STREAM],
+			  .sm_off = toff[DFL_SM]};
+		if (!r)
+			r = code_group(m, g, ws, len, code, &o, gaps_size,
+				       &got_op, &got_nb);
+		if (!r && (got_op != n_op || got_nb != nb))
+			r = df11_fail(DF11_BAD_DATA, "group %s: coded %llu "
+				      "bytes and %llu positions, %llu and "
+				      "%llu expected", g->name,
+				      (unsigned long long)got_nb,
+				      (unsigned long long)got_op,
+				      (unsigned long long)nb,
+				      (unsigned long long)n_op);
+		done = !r && max_block_elems(ws->op, got_op) <=
+				     DFL_MAX_BLOCK_ELEMS;
+		if (done)
+			r = pwrite_all(fd, ws->op, 4 * n_op,
+				       toff[DFL_OUTPUT_POS], path);
+		if (done && !r)
+			r = pwrite_all(fd, ws->gaps, gaps_size,
+				       toff[DFL_GAPS], path);
+		if (close(fd) < 0 && !r)
+			r = df11_fail_errno(DF11_IO, errno, "%s", path);
+		if (done)
+			for (int b = 0; b < DFL_N_BUFFERS; b++)
+				g->stored += size[b];
 	}
+	if (!r && !done) {
+		/* No code fits: the weights as they are. */
+		why = "no code fits the official kernel's 16 sub-tables";
+		g->plain = 1;
+		g->why = why;
+		g->stored = 2 * g->n;
+		size_t nxt = nt - nb0;
+		memmove(t + g->nw, t + nb0, nxt * sizeof *t);
+		r = plain_weights(m, g, t, &w);
+		nt = g->nw + nxt;
+		if (!r)
+			r = write_st(path, t, nt);
+	}
+	free(fn);
+	free(path);
 	for (size_t b = 0; names && b < 8; b++)
 		free(names[b]);
 	for (size_t i = 0; i < nx; i++)
@@ -491,7 +898,7 @@ static df11_result export_group(export_state *s, df11_model *m, size_t gi)
 	free(extra);
 	free(split);
 	free(t);
-	coded_free(&c);
+	free(toff);
 	free(w);
 	return r;
 }
@@ -508,13 +915,20 @@ static void worker(void *arg, int i)
 		return;
 	}
 	df11_model_set_threads(m, 1);
+	wscratch ws;
+	if ((r = wscratch_init(&ws))) {
+		if (!__atomic_exchange_n(&s->err, r, __ATOMIC_SEQ_CST))
+			snprintf(s->msg, sizeof s->msg, "%s", df11_last_error());
+		df11_model_close(m);
+		return;
+	}
 	for (;;) {
 		if (__atomic_load_n(&s->err, __ATOMIC_SEQ_CST))
 			break;
 		int gi = __atomic_fetch_add(&s->next, 1, __ATOMIC_SEQ_CST);
 		if (gi >= (int)s->ng)
 			break;
-		r = export_group(s, m, (size_t)gi);
+		r = export_group(s, m, &ws, (size_t)gi);
 		if (r) {
 			if (!__atomic_exchange_n(&s->err, r, __ATOMIC_SEQ_CST))
 				snprintf(s->msg, sizeof s->msg, "%s",
@@ -531,6 +945,7 @@ static void worker(void *arg, int i)
 			break;
 		}
 	}
+	wscratch_free(&ws);
 	df11_model_close(m);
 }
 
@@ -552,9 +967,11 @@ static df11_result add_group(export_state *s, const char *module,
 	memset(g, 0, sizeof *g);
 	g->name = strdup(module);
 	g->src = malloc(nw * sizeof *g->src);
-	if (!g->name || !g->src) {
+	g->ne = malloc(nw * sizeof *g->ne);
+	if (!g->name || !g->src || !g->ne) {
 		free(g->name);
 		free(g->src);
+		free(g->ne);
 		return df11_fail(DF11_NOMEM, "groups");
 	}
 	s->ng++;
@@ -563,6 +980,7 @@ static df11_result add_group(export_state *s, const char *module,
 	for (size_t k = 0; k < nw; k++) {
 		df11_tensor_desc d;
 		df11_model_tensor(s->m, src[k], &d);
+		g->ne[k] = d.n_elems;
 		g->n += d.n_elems;
 	}
 	return DF11_OK;
@@ -949,6 +1367,7 @@ df11_result df11_export_dfloat11(const char *input, const char *output,
 	for (size_t i = 0; i < s.ng; i++) {
 		free(s.g[i].name);
 		free(s.g[i].src);
+		free(s.g[i].ne);
 	}
 	free(s.g);
 	free(s.owner);

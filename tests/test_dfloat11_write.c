@@ -7,7 +7,8 @@
  *   - a non-transformers module with a pattern_dict;
  *   - what the kernel cannot decode is never written: exponents >= 240 and
  *     single-exponent groups are stored plain, skewed and wide histograms
- *     are coded within the block and sub-table limits;
+ *     are coded within the block and sub-table limits, and the group coder
+ *     run in memory (df11_dfl_encode_group) gives the file's bytes;
  *   - refusals, existing outputs, tied embeddings.
  */
 #include <dirent.h>
@@ -338,6 +339,16 @@ static void test_export_hard_groups(void **state)
 		if (dfl_kernel_model(&g, b, why, sizeof why))
 			fail_msg("%s: %s", g.name, why);
 		assert_memory_equal(b, w[2 + k], sizeof w[0]);
+		/* The coder in memory gives the file's bytes. */
+		uint8_t *cs = malloc(4 * g.n + 8), *sm = malloc(g.n);
+		uint64_t nb = 0;
+		assert_int_equal(df11_dfl_encode_group(w[2 + k], g.n, cs, sm, &nb),
+				 DF11_OK);
+		assert_int_equal(nb, g.n_bytes);
+		assert_memory_equal(cs, g.stream, nb);
+		assert_memory_equal(sm, g.sm, g.n);
+		free(cs);
+		free(sm);
 		df11_dfl_group_release(&g);
 		free(a);
 		free(b);
