@@ -31,6 +31,7 @@
 #include "codec/parse.h"
 #include "df11/fsutil.h"
 #include "df11/model_internal.h"
+#include "df11/outfile.h"
 
 #define QUEUE 16
 /* Output buffers: pack keeps two encoded pieces (or two whole tensors of
@@ -69,6 +70,7 @@ typedef struct wjob {
 	int hash_file;         /* hash file bytes [base, base + len) into
 				* *hdata_out, then continue writing at their
 				* end */
+	int direct;            /* a new fd: write it with O_DIRECT */
 } wjob;
 
 typedef struct writer {
@@ -81,6 +83,8 @@ typedef struct writer {
 	int buf_busy[MAXBUF];
 	int nbuf;              /* buffers in use: PACK_BUFS or UNPACK_BUFS */
 	uint64_t pos;          /* position in the current fd */
+	df11_out out;          /* the current fd, if out_open */
+	int out_open;
 	XXH3_state_t *xxh;
 	df11_result err;
 	char msg[400];
@@ -142,47 +146,15 @@ static df11_result read_hashed(int fd, uint64_t off, uint8_t *dst,
 	return DF11_OK;
 }
 
-static df11_result pwrite_all(int fd, const uint8_t *p, size_t n,
-			      uint64_t off, const char *path)
+/* The writer's output file for job j (a new one at a new fd). */
+static df11_out *writer_out(writer *w, const wjob *j)
 {
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return df11_fail_errno(DF11_IO, errno, "%s", path);
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
+	if (!w->out_open || w->out.fd != j->fd) {
+		df11_out_drop(&w->out);
+		df11_out_open(&w->out, j->fd, j->path, j->direct);
+		w->out_open = 1;
 	}
-	return DF11_OK;
-}
-
-/* Hashes file bytes [off, off + len), which this process just wrote,
- * through a read-only mapping a piece at a time (cheaper than copying
- * them out with pread; the pages leave RSS after each piece). */
-static df11_result hash_file_range(writer *w, int fd, uint64_t off,
-				   uint64_t len, uint64_t *hash_ret,
-				   const char *path)
-{
-	const uint64_t piece = (uint64_t)32 << 20;
-	long pg = sysconf(_SC_PAGESIZE);
-	XXH3_64bits_reset(w->xxh);
-	for (uint64_t at = 0; at < len;) {
-		uint64_t n = len - at < piece ? len - at : piece;
-		uint64_t a = (off + at) & ~(uint64_t)(pg - 1);
-		size_t mlen = (size_t)(off + at + n - a);
-		void *p = mmap(NULL, mlen, PROT_READ, MAP_SHARED, fd, (off_t)a);
-		if (p == MAP_FAILED)
-			return df11_fail_errno(DF11_IO, errno, "%s: mmap", path);
-		madvise(p, mlen, MADV_SEQUENTIAL);
-		XXH3_64bits_update(w->xxh, (const uint8_t *)p + (off + at - a),
-				   (size_t)n);
-		munmap(p, mlen);
-		at += n;
-	}
-	*hash_ret = XXH3_64bits_digest(w->xxh);
-	return DF11_OK;
+	return &w->out;
 }
 
 /* A tensor encoded in pieces: its runs go to their places with pwrite;
@@ -191,18 +163,18 @@ static df11_result hash_file_range(writer *w, int fd, uint64_t off,
 static df11_result run_positional(writer *w, const wjob *j)
 {
 	df11_result r;
+	df11_out *o = writer_out(w, j);
 	for (int i = 0; i < j->nseg; i++)
-		if ((r = pwrite_all(j->fd, j->segs[i].p, j->segs[i].len,
-				    j->base + j->segs[i].off, j->path)))
+		if ((r = df11_out_pwrite(o, j->segs[i].p, j->segs[i].len,
+					 j->base + j->segs[i].off)))
 			return r;
 	if (!j->hash_file)
 		return DF11_OK;
-	if ((r = hash_file_range(w, j->fd, j->base, j->len, j->hdata_out,
-				 j->path)))
+	XXH3_64bits_reset(w->xxh);
+	if ((r = df11_out_hash(o, j->base, j->len, w->xxh)))
 		return r;
+	*j->hdata_out = XXH3_64bits_digest(w->xxh);
 	w->pos = j->base + j->len;
-	if (lseek(j->fd, (off_t)w->pos, SEEK_SET) < 0)
-		return df11_fail_errno(DF11_IO, errno, "%s", j->path);
 	return DF11_OK;
 }
 
@@ -222,20 +194,25 @@ static df11_result run_job(writer *w, const wjob *j)
 		drop_pages(j->drop, j->drop_len);
 	if (j->segs || j->hash_file)
 		return run_positional(w, j);
+	df11_out *o = writer_out(w, j);
 	if (j->align && w->pos % DF11_CT_ALIGN) {
 		uint64_t pad = DF11_CT_ALIGN - w->pos % DF11_CT_ALIGN;
-		if ((r = df11_write_all(j->fd, zeros, pad, j->path)))
+		if ((r = df11_out_pwrite(o, zeros, pad, w->pos)))
 			return r;
 		w->pos += pad;
 	}
 	int hash = j->hdata_out || j->check || j->more;
 	if (hash && !j->cont)
 		XXH3_64bits_reset(w->xxh);
+	/* Ordinary writes copy the bytes into the page cache: hash and
+	 * write a chunk at a time, while it is in cache. Direct writes do
+	 * not read them with the CPU: one write, as large as it comes. */
+	uint64_t chunk = o->direct ? j->len : WRITE_CHUNK;
 	for (uint64_t at = 0; at < j->len;) {
-		uint64_t n = j->len - at < WRITE_CHUNK ? j->len - at : WRITE_CHUNK;
+		uint64_t n = j->len - at < chunk ? j->len - at : chunk;
 		if (hash)
 			XXH3_64bits_update(w->xxh, j->data + at, (size_t)n);
-		if ((r = df11_write_all(j->fd, j->data + at, n, j->path)))
+		if ((r = df11_out_pwrite(o, j->data + at, n, w->pos + at)))
 			return r;
 		/* Mapped input leaves RSS as it is written. */
 		if (j->drop && j->drop == j->data)
@@ -280,6 +257,11 @@ static void *writer_main(void *arg)
 			r = run_job(w, &j);
 		/* A file's last job owns its descriptor, error or not. */
 		if (j.close_fd) {
+			if (w->out_open && w->out.fd == j.fd && !r && !w->err &&
+			    !w->abort)
+				r = df11_out_finish(&w->out);
+			df11_out_drop(&w->out);
+			w->out_open = 0;
 			if (close(j.fd) < 0 && !r)
 				r = df11_fail_errno(DF11_IO, errno, "%s", j.path);
 			w->pos = 0;
@@ -785,15 +767,16 @@ static df11_result pack_body(pack_state *s)
 	df11_wr32(hdr + DF11_CT_HDR_SOURCE, m->kind != DF11_KIND_SAFETENSORS
 						? DF11_SRC_FOLDER : DF11_SRC_FILE);
 	df11_wr64(hdr + DF11_CT_HDR_SUM, df11_xxh3(hdr, DF11_CT_SUMMED));
+	uint64_t total = 0, done = 0;
+	for (size_t i = 0; i < m->nf; i++)
+		total += m->f[i].orig_size;
+	/* The first job opens the output: direct writes for a large one. */
 	wjob j = {.fd = s->fd, .path = s->tmp, .data = hdr, .len = sizeof hdr,
-		  .buf = -1};
+		  .buf = -1, .direct = total >= DF11_OUT_DIRECT_MIN};
 	s->pos = sizeof hdr;
 	if ((r = writer_push(&s->w, &j)))
 		return r;
 	/* hdr lives on this stack frame until writer_finish below. */
-	uint64_t total = 0, done = 0;
-	for (size_t i = 0; i < m->nf; i++)
-		total += m->f[i].orig_size;
 	for (size_t i = 0; i < m->nf && !r; i++) {
 		const df11_mfile *f = &m->f[i];
 		pack_file *pf = &s->pf[i];
@@ -852,12 +835,18 @@ static df11_result pack_body(pack_state *s)
 		free(d.p);
 		return r;
 	}
+	/* The writer's thread is done; its file is still open. */
+	df11_out *o = &s->w.out;
+	if (!s->w.out_open) {
+		df11_out_open(o, s->fd, s->tmp, 0);
+		s->w.out_open = 1;
+	}
 	uint64_t dir_off = df11_align_up(s->pos, DF11_CT_ALIGN);
 	static const uint8_t zeros[DF11_CT_ALIGN];
 	if (dir_off > s->pos)
-		r = df11_write_all(s->fd, zeros, dir_off - s->pos, s->tmp);
+		r = df11_out_pwrite(o, zeros, dir_off - s->pos, s->pos);
 	if (!r)
-		r = df11_write_all(s->fd, d.p, d.n, s->tmp);
+		r = df11_out_pwrite(o, d.p, d.n, dir_off);
 	uint8_t tr[DF11_CT_TRAILER_SIZE] = {0};
 	memcpy(tr + DF11_CT_TRL_MAGIC, DF11_CT_TRAILER_MAGIC, 8);
 	df11_wr64(tr + DF11_CT_TRL_DIR_OFF, dir_off);
@@ -867,7 +856,9 @@ static df11_result pack_body(pack_state *s)
 	df11_wr64(tr + DF11_CT_TRL_N_TENSORS, m->nt);
 	df11_wr64(tr + DF11_CT_TRL_SUM, df11_xxh3(tr, DF11_CT_SUMMED));
 	if (!r)
-		r = df11_write_all(s->fd, tr, sizeof tr, s->tmp);
+		r = df11_out_pwrite(o, tr, sizeof tr, dir_off + d.n);
+	if (!r)
+		r = df11_out_finish(o);
 	s->st.container_bytes = dir_off + d.n + sizeof tr;
 	free(d.p);
 	return r;
@@ -940,6 +931,7 @@ df11_result df11_pack(const char *input, const char *output,
 			*stats_ret = s.st;
 	}
 out:
+	df11_out_drop(&s.w.out);
 	if (s.fd >= 0)
 		close(s.fd);
 	if (r && tmp && s.tmp)
@@ -1034,9 +1026,10 @@ static int payload_intact(unpack_state *s, const df11_mtensor *t)
  * across the pieces and is checked against the original's at the last
  * one, before anything is committed. The payload is parsed once, and its
  * pages leave RSS as the pieces pass (the page cache keeps them). tj: the
- * job for the whole tensor. */
+ * job for the whole tensor, t_pos: its offset in the output file. */
 static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
-				 const wjob *tj, uint64_t done, uint64_t total)
+				 const wjob *tj, uint64_t t_pos, uint64_t done,
+				 uint64_t total)
 {
 	df11_parsed P;
 	df11_result r = df11_parse(t->stored, (size_t)t->d.stored_bytes, &P);
@@ -1049,13 +1042,23 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 	uint64_t sm_width = L->codec == DF11_CODEC_RAW ? 2 : 1;
 	uint64_t bits_log2 = L->window_log2 + L->block_log2;
 	uint64_t dropped = 0; /* stream bytes already released */
-	for (uint64_t first = 0; first < n; first += per) {
-		uint64_t cnt = n - first < per ? n - first : per;
+	/* Each piece lies in its buffer as in the file relative to a block
+	 * boundary, so that direct writes go from the buffer without a copy
+	 * (df11/outfile.h): the first piece starts `shift` bytes into its
+	 * buffer and is that much shorter, the others start on a block
+	 * boundary. Not if the words would lose their alignment. */
+	size_t shift = (size_t)(t_pos % DF11_OUT_BLOCK);
+	if (shift & 1)
+		shift = 0;
+	for (uint64_t first = 0, cnt; first < n; first += cnt, shift = 0) {
+		uint64_t want = per - shift / 2;
+		cnt = n - first < want ? n - first : want;
 		int b = writer_buffer(&s->w);
-		r = buf_reserve(&s->b, b, (size_t)(2 * cnt));
+		r = buf_reserve(&s->b, b, (size_t)(2 * cnt) + shift);
+		uint8_t *dst = s->b.p[b] + shift;
 		if (!r)
 			r = df11_decode_parsed(s->dec, &P, first, cnt,
-					       (uint16_t *)(void *)s->b.p[b]);
+					       (uint16_t *)(void *)dst);
 		if (r) {
 			writer_release(&s->w, b);
 			return r == DF11_NOMEM ? r : decode_failed(s->m, t, r);
@@ -1072,7 +1075,7 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 		}
 		wjob j = *tj;
 		int last = first + cnt == n;
-		j.data = s->b.p[b];
+		j.data = dst;
 		j.len = 2 * cnt;
 		j.buf = b;
 		j.cont = first > 0;
@@ -1110,12 +1113,16 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 	int last = !f->is_st || f->count == 0;
 	wjob j = {.fd = fd, .path = path, .data = f->sect, .len = f->sect_size,
 		  .check = 1, .expect = f->sect_sum, .what = f->name, .buf = -1,
-		  .close_fd = last, .final_size = f->orig_size};
+		  .close_fd = last, .final_size = f->orig_size,
+		  .direct = f->orig_size >= DF11_OUT_DIRECT_MIN};
 	df11_result r = writer_push(&s->w, &j);
 	int fd_queued = !r && last;
 	*done += f->sect_size;
+	uint64_t pos = f->sect_size; /* of the next tensor in the file */
 	for (size_t k = 0; f->is_st && k < f->count && !r; k++) {
 		const df11_mtensor *t = &m->t[f->first + k];
+		uint64_t t_pos = pos;
+		pos += t->d.nbytes;
 		last = k + 1 == f->count;
 		if (!last)
 			prefetch(s->in_fd, (uint64_t)(t[1].stored - m->cmap.p),
@@ -1141,7 +1148,8 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 				r = df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored "
 					      "bytes differ from their checksum",
 					      m->path, t->name);
-			if (r || (r = unpack_pieces(s, t, &tj, *done, total)))
+			if (r || (r = unpack_pieces(s, t, &tj, t_pos, *done,
+						       total)))
 				break;
 			s->st.n_compressed++;
 			*done += t->d.nbytes;
@@ -1283,6 +1291,7 @@ df11_result df11_unpack(const char *input, const char *output,
 		*stats_ret = s.st;
 	}
 out:
+	df11_out_drop(&s.w.out);
 	if (r && tmp && made) {
 		if (is_dir)
 			df11_remove_tree(tmp);
