@@ -504,6 +504,193 @@ static int encodable(const df11_mtensor *t)
 	return t->d.dtype == DF11_DTYPE_BF16 && t->d.n_elems > 0;
 }
 
+/* ------------------------------------------------- direct piece reader */
+
+/* A tensor not in the page cache is read with O_DIRECT, a piece ahead, by
+ * a reader thread into two reused buffers: the disk streams at full speed
+ * while the previous piece is counted or coded, and no page-cache page is
+ * made (on the build VM, filling the cache cost more system time than the
+ * whole count). A tensor in the cache is read from the mapping. */
+#define RD_BUFS 2
+typedef struct preader {
+	int fd;                /* O_DIRECT, or -1 */
+	const char *path;
+	uint64_t off, len;     /* the tensor's bytes in the file */
+	uint64_t piece;        /* bytes per piece (whole blocks) */
+	uint64_t n_pieces;
+	uint8_t *buf[RD_BUFS];
+	size_t cap;
+	pthread_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t ready;        /* pieces read */
+	uint64_t released;     /* pieces the consumer is done with */
+	int stop, running;
+	df11_result err;
+	char msg[300];
+} preader;
+
+static void *preader_main(void *arg)
+{
+	preader *R = arg;
+	for (uint64_t k = 0; k < R->n_pieces; k++) {
+		pthread_mutex_lock(&R->mu);
+		while (k - R->released >= RD_BUFS && !R->stop)
+			pthread_cond_wait(&R->cv, &R->mu);
+		int stop = R->stop;
+		pthread_mutex_unlock(&R->mu);
+		if (stop)
+			break;
+		uint64_t b = R->off + k * R->piece;
+		uint64_t e = R->off + (k + 1) * R->piece < R->off + R->len ?
+				     R->off + (k + 1) * R->piece : R->off + R->len;
+		uint64_t a = b & ~(uint64_t)(DF11_OUT_BLOCK - 1);
+		uint64_t z = (e + DF11_OUT_BLOCK - 1) & ~(uint64_t)(DF11_OUT_BLOCK - 1);
+		uint8_t *dst = R->buf[k % RD_BUFS];
+		df11_result r = DF11_OK;
+		for (uint64_t at = a; at < e;) {
+			ssize_t g = pread(R->fd, dst + (at - a), (size_t)(z - at),
+					  (off_t)at);
+			if (g < 0 && errno == EINTR)
+				continue;
+			if (g <= 0) {
+				r = g < 0 ? df11_fail_errno(DF11_IO, errno, "%s",
+							    R->path)
+					  : df11_fail(DF11_IO, "%s: file shrank "
+						      "while read", R->path);
+				break;
+			}
+			at += (uint64_t)g;
+		}
+		pthread_mutex_lock(&R->mu);
+		if (r) {
+			R->err = r;
+			snprintf(R->msg, sizeof R->msg, "%s", df11_last_error());
+		} else {
+			R->ready = k + 1;
+		}
+		pthread_cond_broadcast(&R->cv);
+		pthread_mutex_unlock(&R->mu);
+		if (r)
+			break;
+	}
+	return NULL;
+}
+
+/* Starts reading bytes [off, off + len) of the file, piece by piece. */
+static df11_result preader_start(preader *R, uint64_t off, uint64_t len,
+				 uint64_t piece)
+{
+	size_t need = (size_t)piece + 2 * DF11_OUT_BLOCK;
+	if (R->cap < need) {
+		for (int i = 0; i < RD_BUFS; i++) {
+			if (R->buf[i])
+				munmap(R->buf[i], R->cap);
+			R->buf[i] = NULL;
+		}
+		R->cap = 0;
+		size_t cap = (need + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+		for (int i = 0; i < RD_BUFS; i++) {
+			void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED)
+				return df11_fail(DF11_NOMEM, "read buffer");
+			madvise(p, cap, MADV_HUGEPAGE);
+			R->buf[i] = p;
+			R->cap = cap;
+		}
+	}
+	R->off = off;
+	R->len = len;
+	R->piece = piece;
+	R->n_pieces = (len + piece - 1) / piece;
+	R->ready = R->released = 0;
+	R->stop = 0;
+	R->err = DF11_OK;
+	pthread_mutex_init(&R->mu, NULL);
+	pthread_cond_init(&R->cv, NULL);
+	if (pthread_create(&R->tid, NULL, preader_main, R)) {
+		pthread_mutex_destroy(&R->mu);
+		pthread_cond_destroy(&R->cv);
+		return df11_fail(DF11_NOMEM, "cannot start the reader thread");
+	}
+	R->running = 1;
+	return DF11_OK;
+}
+
+/* Piece k (in order), once read. */
+static df11_result preader_get(preader *R, uint64_t k, const uint16_t **src)
+{
+	pthread_mutex_lock(&R->mu);
+	while (R->ready <= k && !R->err)
+		pthread_cond_wait(&R->cv, &R->mu);
+	df11_result r = R->ready > k ? DF11_OK : R->err;
+	pthread_mutex_unlock(&R->mu);
+	if (r)
+		return df11_fail(r, "%s", R->msg);
+	uint64_t b = R->off + k * R->piece;
+	*src = (const uint16_t *)(const void *)(R->buf[k % RD_BUFS] +
+						  b % DF11_OUT_BLOCK);
+	return DF11_OK;
+}
+
+static void preader_release(preader *R, uint64_t k)
+{
+	pthread_mutex_lock(&R->mu);
+	R->released = k + 1;
+	pthread_cond_broadcast(&R->cv);
+	pthread_mutex_unlock(&R->mu);
+}
+
+static void preader_stop(preader *R)
+{
+	if (!R->running)
+		return;
+	pthread_mutex_lock(&R->mu);
+	R->stop = 1;
+	pthread_cond_broadcast(&R->cv);
+	pthread_mutex_unlock(&R->mu);
+	pthread_join(R->tid, NULL);
+	pthread_mutex_destroy(&R->mu);
+	pthread_cond_destroy(&R->cv);
+	R->running = 0;
+}
+
+static void preader_free(preader *R)
+{
+	preader_stop(R);
+	for (int i = 0; i < RD_BUFS; i++) {
+		if (R->buf[i])
+			munmap(R->buf[i], R->cap);
+		R->buf[i] = NULL;
+	}
+	R->cap = 0;
+	if (R->fd >= 0)
+		close(R->fd);
+	R->fd = -1;
+}
+
+/* Whether less than half of [p, p + len) of a mapping is in the page
+ * cache. */
+static int mostly_uncached(const uint8_t *p, uint64_t len)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
+	size_t n = (size_t)(((uintptr_t)p + len - a + (uintptr_t)pg - 1) /
+			    (uintptr_t)pg);
+	unsigned char *vec = malloc(n);
+	if (!vec)
+		return 0;
+	size_t in = 0;
+	if (mincore((void *)a, n * (size_t)pg, vec) == 0)
+		for (size_t i = 0; i < n; i++)
+			in += vec[i] & 1;
+	else
+		in = n;
+	free(vec);
+	return in < n / 2;
+}
+
 typedef struct pack_state {
 	const df11_model *m;
 	const df11_pack_options *opt;
@@ -511,6 +698,7 @@ typedef struct pack_state {
 	int fd;
 	int in_fd;            /* the safetensors file being packed */
 	const char *in_path;
+	preader rd;           /* direct reads of an uncached tensor */
 	XXH3_state_t *xxh;
 	writer w;
 	buffers b;
@@ -589,8 +777,10 @@ static void piece_done(pack_state *s, const df11_mtensor *t, uint64_t first,
 	const df11_mfile *f = &s->m->f[t->file];
 	uint64_t end = (uint64_t)(t->stored - f->map.p) + 2 * (first + cnt);
 	drop_pages(t->stored + 2 * first, 2 * cnt);
-	/* Cold input: the next piece streams in while this one is coded. */
-	prefetch(s->in_fd, end, next_len);
+	/* Cold input: the next piece streams in while this one is coded
+	 * (not past the tensor: the next one may be read with O_DIRECT). */
+	uint64_t left = 2 * (t->d.n_elems - first - cnt);
+	prefetch(s->in_fd, end, next_len < left ? next_len : left);
 }
 
 /* Output buffer b with room for need bytes and a piece's runs. */
@@ -624,19 +814,34 @@ static df11_result pack_tensor_streamed(pack_state *s, size_t ti)
 	df11_encode_options eo = {.threads = s->opt->threads};
 	if ((r = df11_enc_stream_begin(s->es, n, &eo)))
 		return df11_fail(r, "%s: %s", t->name, df11_last_error());
-	advise_sequential(t->stored, t->d.nbytes);
+	uint64_t t_off = (uint64_t)(t->stored - s->m->f[t->file].map.p);
+	int direct = s->in_path && s->in_fd >= 0 && !(t_off & 1) &&
+		     mostly_uncached(t->stored, t->d.nbytes);
+	if (direct && s->rd.fd < 0)
+		s->rd.fd = open(s->in_path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	direct = direct && s->rd.fd >= 0;
+	s->rd.path = s->in_path;
+	if (direct && (r = preader_start(&s->rd, t_off, t->d.nbytes, 2 * piece)))
+		return r;
+	if (!direct)
+		advise_sequential(t->stored, t->d.nbytes);
 	XXH3_64bits_reset(s->xxh);
-	for (uint64_t f = 0; f < n && !r; f += piece) {
+	for (uint64_t f = 0, k = 0; f < n && !r; f += piece, k++) {
 		uint64_t c = n - f < piece ? n - f : piece;
-		const uint16_t *src;
-		if ((r = piece_src(s, t, f, c, &src)))
+		const uint16_t *src = NULL;
+		if ((r = direct ? preader_get(&s->rd, k, &src)
+				: piece_src(s, t, f, c, &src)))
 			break;
 		XXH3_64bits_update(s->xxh, src, 2 * (size_t)c);
 		r = df11_enc_stream_count(s->es, src, f, c);
-		piece_done(s, t, f, c, 2 * piece);
+		if (direct)
+			preader_release(&s->rd, k);
+		else
+			piece_done(s, t, f, c, f + c < n ? 2 * piece : 0);
 		if (!r)
 			r = pack_progress(s, f + c);
 	}
+	preader_stop(&s->rd);
 	df11_layout L;
 	if (r || (r = df11_enc_stream_plan(s->es, &L)))
 		return df11_fail(r, "%s: %s", t->name, df11_last_error());
@@ -646,15 +851,18 @@ static df11_result pack_tensor_streamed(pack_state *s, size_t ti)
 	p->off = df11_align_up(s->pos, DF11_CT_ALIGN);
 	s->pos = p->off + L.total_size;
 	/* Pass 2 reads the tensor from the start again. */
-	prefetch(s->in_fd, (uint64_t)(t->stored - s->m->f[t->file].map.p),
-		 2 * piece);
+	if (direct && (r = preader_start(&s->rd, t_off, t->d.nbytes, 2 * piece)))
+		return r;
+	if (!direct)
+		prefetch(s->in_fd, t_off, 2 * piece);
 	wjob pad = {.fd = s->fd, .path = s->tmp, .align = 1, .buf = -1};
 	if ((r = writer_push(&s->w, &pad)))
 		return r;
-	for (uint64_t f = 0; f < n; f += piece) {
+	for (uint64_t f = 0, k = 0; f < n; f += piece, k++) {
 		uint64_t c = n - f < piece ? n - f : piece;
-		const uint16_t *src;
-		if ((r = piece_src(s, t, f, c, &src)))
+		const uint16_t *src = NULL;
+		if ((r = direct ? preader_get(&s->rd, k, &src)
+				: piece_src(s, t, f, c, &src)))
 			return r;
 		int b = writer_buffer(&s->w);
 		int nseg = 0;
@@ -663,7 +871,10 @@ static df11_result pack_tensor_streamed(pack_state *s, size_t ti)
 						    s->b.cap[b], s->segs[b],
 						    &nseg)))
 			r = df11_fail(r, "%s: %s", t->name, df11_last_error());
-		piece_done(s, t, f, c, f + c < n ? 2 * piece : 0);
+		if (direct)
+			preader_release(&s->rd, k);
+		else
+			piece_done(s, t, f, c, f + c < n ? 2 * piece : 0);
 		if (r) {
 			writer_release(&s->w, b);
 			return r;
@@ -673,6 +884,7 @@ static df11_result pack_tensor_streamed(pack_state *s, size_t ti)
 		if ((r = writer_push(&s->w, &j)) || (r = pack_progress(s, n + f + c)))
 			return r;
 	}
+	preader_stop(&s->rd);
 	/* The rest (header, table, index, padding), copied into a buffer the
 	 * writer owns, then the hash of the whole payload. */
 	df11_es_seg fin[8];
@@ -804,7 +1016,12 @@ static df11_result pack_body(pack_state *s)
 		}
 		for (size_t k = f->first; f->is_st && k < f->first + f->count &&
 		     !r; k++) {
-			if (k + 1 < f->first + f->count && s->in_fd >= 0)
+			/* The next tensor streams in while this one is coded,
+			 * unless it is coded in pieces: then it reads itself,
+			 * from the page cache or (not there) with O_DIRECT. */
+			if (k + 1 < f->first + f->count && s->in_fd >= 0 &&
+			    !(encodable(&m->t[k + 1]) &&
+			      m->t[k + 1].d.n_elems > STREAM_MIN))
 				prefetch(s->in_fd,
 					 (uint64_t)(m->t[k + 1].stored - f->map.p),
 					 m->t[k + 1].d.nbytes);
@@ -816,6 +1033,7 @@ static df11_result pack_body(pack_state *s)
 				r = df11_fail(DF11_CANCELLED, "interrupted");
 		}
 		if (path) {
+			preader_free(&s->rd);
 			close(s->in_fd);
 			s->in_fd = -1;
 			s->in_path = NULL;
@@ -890,7 +1108,8 @@ df11_result df11_pack(const char *input, const char *output,
 		return df11_fail(DF11_LIMIT, "%s: too many tensors or files",
 				 input);
 	}
-	pack_state s = {.m = m, .opt = opt, .fd = -1, .in_fd = -1};
+	pack_state s = {.m = m, .opt = opt, .fd = -1, .in_fd = -1,
+			.rd = {.fd = -1}};
 	s.pf = calloc(m->nf + 1, sizeof *s.pf);
 	s.pt = calloc(m->nt + 1, sizeof *s.pt);
 	char *tmp = df11_temp_name(output);
@@ -931,6 +1150,7 @@ df11_result df11_pack(const char *input, const char *output,
 			*stats_ret = s.st;
 	}
 out:
+	preader_free(&s.rd);
 	df11_out_drop(&s.w.out);
 	if (s.fd >= 0)
 		close(s.fd);
