@@ -4,9 +4,9 @@
 # one run, interleaved, for each input size, with the page cache warm and
 # cold. Each command's output is checked (byte for byte after a round
 # trip) before anything is timed. Reported per size, mode and program:
-# median wall, user and system seconds of REPEATS runs, the largest peak
-# resident memory (/usr/bin/time), CPU seconds (user + system) per GB of
-# original, and df11's ratios to zstd.
+# median wall (ms resolution), user and system seconds (10 ms) of REPEATS
+# runs, the largest peak resident memory (/usr/bin/time), CPU seconds
+# (user + system) per GB of original, and df11's ratios to zstd.
 #
 # usage: benchmarks/bench_e2e.sh [SIZES [THREADS [REPEATS [MODES]]]]
 #   SIZES    comma-separated; a number of bytes (suffix M or G: MiB, GB)
@@ -86,11 +86,16 @@ prepare() {
 }
 
 # timed NAME CMD...: appends "wall user sys rss_kb" to $W/NAME.times.
+# Wall time from the clock around /usr/bin/time, in milliseconds (its own
+# %e has 10 ms steps, as coarse as a 16 MiB run).
 timed() {
-	local name=$1; shift
+	local name=$1 t0 t1; shift
+	t0=$(date +%s%N)
 	/usr/bin/time -f "%e %U %S %M" -o "$W/t.out" "${PIN[@]}" "$@" >/dev/null 2>"$W/err" ||
 		{ echo "bench_e2e: $name failed: $(cat "$W/err")" >&2; exit 1; }
-	tail -1 "$W/t.out" >>"$W/$name.times"
+	t1=$(date +%s%N)
+	tail -1 "$W/t.out" | awk -v ns=$((t1 - t0)) '{ printf "%.3f %s %s %s\n", ns / 1e9, $2, $3, $4 }' \
+		>>"$W/$name.times"
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 col() { cut -d' ' -f"$2" "$W/$1.times" | median; }
@@ -152,7 +157,7 @@ for tok in "${TOKS[@]}"; do
 				    -v me="$1" -v z="$4" 'BEGIN {
 					rel = (me == z) ? "" : sprintf("%.2fx", w / zw)
 					crel = (me == z) ? "" : sprintf("%.2fx", (u + y) / (zu + zy))
-					printf "| %s | %s | %s | %.2f | %.2f | %.2f | %.0f | %.2f | %s | %s |\n",
+					printf "| %s | %s | %s | %.3f | %.2f | %.2f | %.0f | %.2f | %s | %s |\n",
 					       l, m, p, w, u, y, r / 1024, (u + y) / (s / 1e9), rel, crel }'
 			done
 		done
