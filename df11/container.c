@@ -506,11 +506,17 @@ static int encodable(const df11_mtensor *t)
 
 /* ------------------------------------------------- direct piece reader */
 
-/* A tensor not in the page cache is read with O_DIRECT, a piece ahead, by
- * a reader thread into two reused buffers: the disk streams at full speed
- * while the previous piece is counted or coded, and no page-cache page is
- * made (on the build VM, filling the cache cost more system time than the
- * whole count). A tensor in the cache is read from the mapping. */
+/* A tensor of 1 GiB or more not in the page cache is read with O_DIRECT,
+ * a piece ahead, by a reader thread into two reused buffers: the disk
+ * streams at full speed while the previous piece is counted or coded, and
+ * no page-cache page is made (on the build VM, filling the cache with
+ * gigabytes cost more time than the disk). A tensor in the cache, or a
+ * smaller one, is read from the mapping: the second pass then finds it in
+ * the cache. Inputs of 1 GiB or more are also written with O_DIRECT
+ * (df11/outfile.h); below that, the ordinary writes and the payload's
+ * read-back from the page cache took less time than direct writes and a
+ * read-back from the disk (docs/CODEC.md). */
+uint64_t df11_pack_direct_min = (uint64_t)1 << 30;
 #define RD_BUFS 2
 typedef struct preader {
 	int fd;                /* O_DIRECT, or -1 */
@@ -816,6 +822,7 @@ static df11_result pack_tensor_streamed(pack_state *s, size_t ti)
 		return df11_fail(r, "%s: %s", t->name, df11_last_error());
 	uint64_t t_off = (uint64_t)(t->stored - s->m->f[t->file].map.p);
 	int direct = s->in_path && s->in_fd >= 0 && !(t_off & 1) &&
+		     t->d.nbytes >= df11_pack_direct_min &&
 		     mostly_uncached(t->stored, t->d.nbytes);
 	if (direct && s->rd.fd < 0)
 		s->rd.fd = open(s->in_path, O_RDONLY | O_DIRECT | O_CLOEXEC);
@@ -984,7 +991,7 @@ static df11_result pack_body(pack_state *s)
 		total += m->f[i].orig_size;
 	/* The first job opens the output: direct writes for a large one. */
 	wjob j = {.fd = s->fd, .path = s->tmp, .data = hdr, .len = sizeof hdr,
-		  .buf = -1, .direct = total >= DF11_OUT_DIRECT_MIN};
+		  .buf = -1, .direct = total >= df11_pack_direct_min};
 	s->pos = sizeof hdr;
 	if ((r = writer_push(&s->w, &j)))
 		return r;
@@ -1256,7 +1263,16 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 	if (r)
 		return decode_failed(s->m, t, r);
 	const df11_layout *L = &P.layout;
-	uint64_t n = t->d.n_elems, per = DECODE_CHUNK / 2;
+	/* A small tensor in four pieces or more, so that the writer's work
+	 * overlaps the decoding even then. */
+	uint64_t pbytes = DECODE_CHUNK;
+	if (t->d.nbytes < 4 * DECODE_CHUNK) {
+		uint64_t mib = (uint64_t)1 << 20;
+		pbytes = (t->d.nbytes / 4 + mib - 1) & ~(mib - 1);
+		if (pbytes < mib)
+			pbytes = mib;
+	}
+	uint64_t n = t->d.n_elems, per = pbytes / 2;
 	advise_sequential(t->stored, t->d.stored_bytes);
 	uint64_t sm_off = L->codec == DF11_CODEC_RAW ? DF11_HEADER_SIZE : L->off_sm;
 	uint64_t sm_width = L->codec == DF11_CODEC_RAW ? 2 : 1;
