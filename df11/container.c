@@ -22,8 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #include "df11.h"
 #include "common/error.h"
 #include "codec/encode_stream.h"
@@ -32,6 +30,7 @@
 #include "df11/fsutil.h"
 #include "df11/model_internal.h"
 #include "df11/outfile.h"
+#include "df11/xxh.h"
 
 #define QUEUE 16
 /* Output buffers: pack keeps two encoded pieces (or two whole tensors of

@@ -24,9 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <xxhash.h>
-
 #include "df11.h"
+#include "df11/xxh.h"
 
 #define DF11_OUT_BLOCK 4096u
 /* Staging for unaligned sources, and the read-back chunk. */
