@@ -240,6 +240,16 @@ static df11_result run_job(writer *w, const wjob *j)
 	return DF11_OK;
 }
 
+/* The last error's message without its "<df11_strerror(r)>: " prefix, to
+ * be passed on with df11_fail(r, ...) (which adds it again). */
+static const char *error_detail(df11_result r)
+{
+	const char *m = df11_last_error(), *p = df11_strerror(r);
+	size_t k = strlen(p);
+	return strncmp(m, p, k) == 0 && m[k] == ':' && m[k + 1] == ' ' ? m + k + 2
+								     : m;
+}
+
 static void *writer_main(void *arg)
 {
 	writer *w = arg;
@@ -268,7 +278,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&w->mu);
 		if (r && !w->err) {
 			w->err = r;
-			snprintf(w->msg, sizeof w->msg, "%s", df11_last_error());
+			snprintf(w->msg, sizeof w->msg, "%s", error_detail(r));
 		}
 		if (j.buf >= 0)
 			w->buf_busy[j.buf] = 0;
@@ -570,7 +580,7 @@ static void *preader_main(void *arg)
 		pthread_mutex_lock(&R->mu);
 		if (r) {
 			R->err = r;
-			snprintf(R->msg, sizeof R->msg, "%s", df11_last_error());
+			snprintf(R->msg, sizeof R->msg, "%s", error_detail(r));
 		} else {
 			R->ready = k + 1;
 		}
@@ -1194,6 +1204,44 @@ static df11_result make_parents(const char *root, const char *rel)
 	return DF11_OK;
 }
 
+/* Checks a payload against its hash on a thread of its own, reading it
+ * with pread into a small buffer, while the decoder decodes it from the
+ * mapping: reading a cold container then overlaps decoding and writing,
+ * and the hash's pages do not add to RSS. The output is committed only
+ * once the check has passed. */
+#define VERIFY_CHUNK ((size_t)2 << 20)
+typedef struct pverify {
+	pthread_t tid;
+	int running;
+	int fd;
+	uint64_t off, len, expect;
+	uint8_t *buf;          /* cap bytes: up to VERIFY_CHUNK */
+	size_t cap;
+	XXH3_state_t *st;
+	int ok;
+	int err;               /* errno of a failed read, or 0 */
+} pverify;
+
+static void *pverify_main(void *arg)
+{
+	pverify *v = arg;
+	XXH3_64bits_reset(v->st);
+	for (uint64_t at = 0; at < v->len;) {
+		size_t n = v->len - at < v->cap ? (size_t)(v->len - at) : v->cap;
+		ssize_t g = pread(v->fd, v->buf, n, (off_t)(v->off + at));
+		if (g < 0 && errno == EINTR)
+			continue;
+		if (g <= 0) {
+			v->err = g < 0 ? errno : EIO;
+			return NULL;
+		}
+		XXH3_64bits_update(v->st, v->buf, (size_t)g);
+		at += (uint64_t)g;
+	}
+	v->ok = XXH3_64bits_digest(v->st) == v->expect;
+	return NULL;
+}
+
 typedef struct unpack_state {
 	df11_model *m;
 	const df11_pack_options *opt;
@@ -1202,6 +1250,7 @@ typedef struct unpack_state {
 	df11_decoder *dec;
 	writer w;
 	buffers b;
+	pverify pv;
 	df11_pack_stats st;
 } unpack_state;
 
@@ -1245,6 +1294,52 @@ static int payload_intact(unpack_state *s, const df11_mtensor *t)
 		drop_pages(t->stored + at, n);
 	}
 	return XXH3_64bits_digest(s->xxh) == t->sum_stored;
+}
+
+/* Starts checking t's payload on a thread; 0 if that cannot be done (the
+ * caller checks it itself). */
+static int pverify_start(unpack_state *s, const df11_mtensor *t)
+{
+	pverify *v = &s->pv;
+	/* No larger than the payload: small containers stay small. */
+	size_t want = t->d.stored_bytes < VERIFY_CHUNK ?
+			      (size_t)t->d.stored_bytes : VERIFY_CHUNK;
+	if (v->cap < want) {
+		free(v->buf);
+		v->cap = 0;
+		if (!(v->buf = malloc(want)))
+			return 0;
+		v->cap = want;
+	}
+	if (!want || (!v->st && !(v->st = XXH3_createState())))
+		return 0;
+	v->fd = s->in_fd;
+	v->off = (uint64_t)(t->stored - s->m->cmap.p);
+	v->len = t->d.stored_bytes;
+	v->expect = t->sum_stored;
+	v->ok = 0;
+	v->err = 0;
+	if (pthread_create(&v->tid, NULL, pverify_main, v))
+		return 0;
+	v->running = 1;
+	return 1;
+}
+
+/* Waits for the check of t's payload. */
+static df11_result pverify_finish(unpack_state *s, const df11_mtensor *t)
+{
+	pverify *v = &s->pv;
+	if (!v->running)
+		return DF11_OK;
+	pthread_join(v->tid, NULL);
+	v->running = 0;
+	if (v->err)
+		return df11_fail_errno(DF11_IO, v->err, "%s", s->m->path);
+	if (!v->ok)
+		return df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored bytes "
+				 "differ from their checksum", s->m->path,
+				 t->name);
+	return DF11_OK;
 }
 
 /* Decodes a tensor straight from the container's mapping in DECODE_CHUNK
@@ -1372,23 +1467,32 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			tj.drop = t->stored;
 			tj.drop_len = t->d.stored_bytes;
 		} else {
-			/* The payload is checked against its own hash first
-			 * (a corrupt container is refused even where the
-			 * damage would not reach the output, as df11-verify
-			 * refuses it), and what the decoder writes against the
-			 * original's hash before it is committed. */
+			/* The payload is checked against its own hash (a
+			 * corrupt container is refused even where the damage
+			 * would not reach the output, as df11-verify refuses
+			 * it) while it is decoded, and what the decoder writes
+			 * against the original's hash, before anything is
+			 * committed. A failed decode of a payload that differs
+			 * from its hash says so (decode_failed). */
 			if ((r = df11_mtensor_payload_check(m, t)))
 				r = decode_failed(m, t, r);
-			if (!r && !payload_intact(s, t))
+			int checking = !r && pverify_start(s, t);
+			if (!r && !checking && !payload_intact(s, t))
 				r = df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored "
 					      "bytes differ from their checksum",
 					      m->path, t->name);
-			if (r || (r = unpack_pieces(s, t, &tj, t_pos, *done,
-						       total)))
+			if (!r)
+				r = unpack_pieces(s, t, &tj, t_pos, *done, total);
+			/* The file's last job is queued once all pieces are. */
+			if (!r && last)
+				fd_queued = 1;
+			df11_result vr = checking ? pverify_finish(s, t) : DF11_OK;
+			if (!r)
+				r = vr;
+			if (r)
 				break;
 			s->st.n_compressed++;
 			*done += t->d.nbytes;
-			fd_queued = last;
 			if (cancelled(s->opt, *done, total))
 				r = df11_fail(DF11_CANCELLED, "interrupted");
 			continue;
@@ -1436,6 +1540,7 @@ df11_result df11_unpack(const char *input, const char *output,
 	}
 	df11_model_set_threads(m, opt->threads);
 	unpack_state s = {.m = m, .opt = opt, .in_fd = -1};
+	s.pv.fd = -1;
 	char *tmp = df11_temp_name(output);
 	int is_dir = m->src_kind == DF11_SRC_FOLDER;
 	int made = 0;
@@ -1503,7 +1608,11 @@ df11_result df11_unpack(const char *input, const char *output,
 				r = df11_fail(r, "%s", s.w.msg);
 		}
 		if (r) {
+			/* The reason stands, whatever the writer then says. */
+			char msg[448];
+			snprintf(msg, sizeof msg, "%s", error_detail(r));
 			writer_finish(&s.w);
+			r = df11_fail(r, "%s", msg);
 			free(keep);
 			break;
 		}
@@ -1534,6 +1643,8 @@ out:
 			unlink(tmp);
 	}
 	buf_free(&s.b);
+	free(s.pv.buf);
+	XXH3_freeState(s.pv.st);
 	if (s.in_fd >= 0)
 		close(s.in_fd);
 	XXH3_freeState(s.xxh);
