@@ -4,9 +4,10 @@
 # one run, interleaved, for each input size, with the page cache warm and
 # cold. Each command's output is checked (byte for byte after a round
 # trip) before anything is timed. Reported per size, mode and program:
-# median wall, user and system seconds of REPEATS runs, the largest peak
-# resident memory (/usr/bin/time), CPU seconds (user + system) per GB of
-# original, and df11's ratios to zstd.
+# median wall, user and system seconds of REPEATS runs (to the
+# millisecond, benchmarks/rusage_run.py), the largest peak resident
+# memory (/usr/bin/time), CPU seconds (user + system) per GB of original,
+# and df11's ratios to zstd.
 #
 # usage: benchmarks/bench_e2e.sh [SIZES [THREADS [REPEATS [MODES]]]]
 #   SIZES    comma-separated; a number of bytes (suffix M or G: MiB, GB)
@@ -36,6 +37,7 @@ for p in df11-synth df11-encode df11-decode make_bf16_file; do
 done
 command -v zstd >/dev/null || { echo "bench_e2e: zstd not installed" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "bench_e2e: /usr/bin/time not installed" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "bench_e2e: python3 not installed" >&2; exit 2; }
 if [ -n "${BENCH_DIR:-}" ]; then
 	W=$BENCH_DIR
 	mkdir -p "$W"
@@ -85,12 +87,14 @@ prepare() {
 	fi
 }
 
-# timed NAME CMD...: appends "wall user sys rss_kb" to $W/NAME.times.
+# timed NAME CMD...: appends "wall user sys rss_kb" to $W/NAME.times
+# (benchmarks/rusage_run.py: microseconds, where /usr/bin/time's own
+# figures have 10 ms steps, as coarse as a 16 MiB run).
 timed() {
 	local name=$1; shift
-	/usr/bin/time -f "%e %U %S %M" -o "$W/t.out" "${PIN[@]}" "$@" >/dev/null 2>"$W/err" ||
+	python3 "$ROOT/benchmarks/rusage_run.py" "$W/t.out" "${PIN[@]}" "$@" 2>"$W/err" ||
 		{ echo "bench_e2e: $name failed: $(cat "$W/err")" >&2; exit 1; }
-	tail -1 "$W/t.out" >>"$W/$name.times"
+	cat "$W/t.out" >>"$W/$name.times"
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 col() { cut -d' ' -f"$2" "$W/$1.times" | median; }
@@ -124,8 +128,8 @@ for tok in "${TOKS[@]}"; do
 			continue
 		fi
 		rm -f "$W"/*.times
-		# Under 1 GB, runs take tenths of a second against /usr/bin/time's
-		# 10 ms resolution: three times the runs.
+		# Under 1 GB, runs take hundredths to tenths of a second and
+		# move more with the machine's other work: three times the runs.
 		reps=$REPEATS
 		[ "$SIZE" -ge 1000000000 ] || reps=$((3 * REPEATS))
 		for r in $(seq "$reps"); do
@@ -152,7 +156,7 @@ for tok in "${TOKS[@]}"; do
 				    -v me="$1" -v z="$4" 'BEGIN {
 					rel = (me == z) ? "" : sprintf("%.2fx", w / zw)
 					crel = (me == z) ? "" : sprintf("%.2fx", (u + y) / (zu + zy))
-					printf "| %s | %s | %s | %.2f | %.2f | %.2f | %.0f | %.2f | %s | %s |\n",
+					printf "| %s | %s | %s | %.3f | %.3f | %.3f | %.0f | %.2f | %s | %s |\n",
 					       l, m, p, w, u, y, r / 1024, (u + y) / (s / 1e9), rel, crel }'
 			done
 		done

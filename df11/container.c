@@ -22,8 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #include "df11.h"
 #include "common/error.h"
 #include "codec/encode_stream.h"
@@ -31,6 +29,8 @@
 #include "codec/parse.h"
 #include "df11/fsutil.h"
 #include "df11/model_internal.h"
+#include "df11/outfile.h"
+#include "df11/xxh.h"
 
 #define QUEUE 16
 /* Output buffers: pack keeps two encoded pieces (or two whole tensors of
@@ -69,6 +69,7 @@ typedef struct wjob {
 	int hash_file;         /* hash file bytes [base, base + len) into
 				* *hdata_out, then continue writing at their
 				* end */
+	int direct;            /* a new fd: write it with O_DIRECT */
 } wjob;
 
 typedef struct writer {
@@ -81,6 +82,8 @@ typedef struct writer {
 	int buf_busy[MAXBUF];
 	int nbuf;              /* buffers in use: PACK_BUFS or UNPACK_BUFS */
 	uint64_t pos;          /* position in the current fd */
+	df11_out out;          /* the current fd, if out_open */
+	int out_open;
 	XXH3_state_t *xxh;
 	df11_result err;
 	char msg[400];
@@ -142,47 +145,15 @@ static df11_result read_hashed(int fd, uint64_t off, uint8_t *dst,
 	return DF11_OK;
 }
 
-static df11_result pwrite_all(int fd, const uint8_t *p, size_t n,
-			      uint64_t off, const char *path)
+/* The writer's output file for job j (a new one at a new fd). */
+static df11_out *writer_out(writer *w, const wjob *j)
 {
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return df11_fail_errno(DF11_IO, errno, "%s", path);
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
+	if (!w->out_open || w->out.fd != j->fd) {
+		df11_out_drop(&w->out);
+		df11_out_open(&w->out, j->fd, j->path, j->direct);
+		w->out_open = 1;
 	}
-	return DF11_OK;
-}
-
-/* Hashes file bytes [off, off + len), which this process just wrote,
- * through a read-only mapping a piece at a time (cheaper than copying
- * them out with pread; the pages leave RSS after each piece). */
-static df11_result hash_file_range(writer *w, int fd, uint64_t off,
-				   uint64_t len, uint64_t *hash_ret,
-				   const char *path)
-{
-	const uint64_t piece = (uint64_t)32 << 20;
-	long pg = sysconf(_SC_PAGESIZE);
-	XXH3_64bits_reset(w->xxh);
-	for (uint64_t at = 0; at < len;) {
-		uint64_t n = len - at < piece ? len - at : piece;
-		uint64_t a = (off + at) & ~(uint64_t)(pg - 1);
-		size_t mlen = (size_t)(off + at + n - a);
-		void *p = mmap(NULL, mlen, PROT_READ, MAP_SHARED, fd, (off_t)a);
-		if (p == MAP_FAILED)
-			return df11_fail_errno(DF11_IO, errno, "%s: mmap", path);
-		madvise(p, mlen, MADV_SEQUENTIAL);
-		XXH3_64bits_update(w->xxh, (const uint8_t *)p + (off + at - a),
-				   (size_t)n);
-		munmap(p, mlen);
-		at += n;
-	}
-	*hash_ret = XXH3_64bits_digest(w->xxh);
-	return DF11_OK;
+	return &w->out;
 }
 
 /* A tensor encoded in pieces: its runs go to their places with pwrite;
@@ -191,18 +162,18 @@ static df11_result hash_file_range(writer *w, int fd, uint64_t off,
 static df11_result run_positional(writer *w, const wjob *j)
 {
 	df11_result r;
+	df11_out *o = writer_out(w, j);
 	for (int i = 0; i < j->nseg; i++)
-		if ((r = pwrite_all(j->fd, j->segs[i].p, j->segs[i].len,
-				    j->base + j->segs[i].off, j->path)))
+		if ((r = df11_out_pwrite(o, j->segs[i].p, j->segs[i].len,
+					 j->base + j->segs[i].off)))
 			return r;
 	if (!j->hash_file)
 		return DF11_OK;
-	if ((r = hash_file_range(w, j->fd, j->base, j->len, j->hdata_out,
-				 j->path)))
+	XXH3_64bits_reset(w->xxh);
+	if ((r = df11_out_hash(o, j->base, j->len, w->xxh)))
 		return r;
+	*j->hdata_out = XXH3_64bits_digest(w->xxh);
 	w->pos = j->base + j->len;
-	if (lseek(j->fd, (off_t)w->pos, SEEK_SET) < 0)
-		return df11_fail_errno(DF11_IO, errno, "%s", j->path);
 	return DF11_OK;
 }
 
@@ -222,20 +193,25 @@ static df11_result run_job(writer *w, const wjob *j)
 		drop_pages(j->drop, j->drop_len);
 	if (j->segs || j->hash_file)
 		return run_positional(w, j);
+	df11_out *o = writer_out(w, j);
 	if (j->align && w->pos % DF11_CT_ALIGN) {
 		uint64_t pad = DF11_CT_ALIGN - w->pos % DF11_CT_ALIGN;
-		if ((r = df11_write_all(j->fd, zeros, pad, j->path)))
+		if ((r = df11_out_pwrite(o, zeros, pad, w->pos)))
 			return r;
 		w->pos += pad;
 	}
 	int hash = j->hdata_out || j->check || j->more;
 	if (hash && !j->cont)
 		XXH3_64bits_reset(w->xxh);
+	/* Ordinary writes copy the bytes into the page cache: hash and
+	 * write a chunk at a time, while it is in cache. Direct writes do
+	 * not read them with the CPU: one write, as large as it comes. */
+	uint64_t chunk = o->direct ? j->len : WRITE_CHUNK;
 	for (uint64_t at = 0; at < j->len;) {
-		uint64_t n = j->len - at < WRITE_CHUNK ? j->len - at : WRITE_CHUNK;
+		uint64_t n = j->len - at < chunk ? j->len - at : chunk;
 		if (hash)
 			XXH3_64bits_update(w->xxh, j->data + at, (size_t)n);
-		if ((r = df11_write_all(j->fd, j->data + at, n, j->path)))
+		if ((r = df11_out_pwrite(o, j->data + at, n, w->pos + at)))
 			return r;
 		/* Mapped input leaves RSS as it is written. */
 		if (j->drop && j->drop == j->data)
@@ -264,6 +240,16 @@ static df11_result run_job(writer *w, const wjob *j)
 	return DF11_OK;
 }
 
+/* The last error's message without its "<df11_strerror(r)>: " prefix, to
+ * be passed on with df11_fail(r, ...) (which adds it again). */
+static const char *error_detail(df11_result r)
+{
+	const char *m = df11_last_error(), *p = df11_strerror(r);
+	size_t k = strlen(p);
+	return strncmp(m, p, k) == 0 && m[k] == ':' && m[k + 1] == ' ' ? m + k + 2
+								     : m;
+}
+
 static void *writer_main(void *arg)
 {
 	writer *w = arg;
@@ -280,6 +266,11 @@ static void *writer_main(void *arg)
 			r = run_job(w, &j);
 		/* A file's last job owns its descriptor, error or not. */
 		if (j.close_fd) {
+			if (w->out_open && w->out.fd == j.fd && !r && !w->err &&
+			    !w->abort)
+				r = df11_out_finish(&w->out);
+			df11_out_drop(&w->out);
+			w->out_open = 0;
 			if (close(j.fd) < 0 && !r)
 				r = df11_fail_errno(DF11_IO, errno, "%s", j.path);
 			w->pos = 0;
@@ -287,7 +278,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&w->mu);
 		if (r && !w->err) {
 			w->err = r;
-			snprintf(w->msg, sizeof w->msg, "%s", df11_last_error());
+			snprintf(w->msg, sizeof w->msg, "%s", error_detail(r));
 		}
 		if (j.buf >= 0)
 			w->buf_busy[j.buf] = 0;
@@ -522,6 +513,199 @@ static int encodable(const df11_mtensor *t)
 	return t->d.dtype == DF11_DTYPE_BF16 && t->d.n_elems > 0;
 }
 
+/* ------------------------------------------------- direct piece reader */
+
+/* A tensor of 1 GiB or more not in the page cache is read with O_DIRECT,
+ * a piece ahead, by a reader thread into two reused buffers: the disk
+ * streams at full speed while the previous piece is counted or coded, and
+ * no page-cache page is made (on the build VM, filling the cache with
+ * gigabytes cost more time than the disk). A tensor in the cache, or a
+ * smaller one, is read from the mapping: the second pass then finds it in
+ * the cache. Inputs of 1 GiB or more are also written with O_DIRECT
+ * (df11/outfile.h); below that, the ordinary writes and the payload's
+ * read-back from the page cache took less time than direct writes and a
+ * read-back from the disk (docs/CODEC.md). */
+uint64_t df11_pack_direct_min = (uint64_t)1 << 30;
+#define RD_BUFS 2
+typedef struct preader {
+	int fd;                /* O_DIRECT, or -1 */
+	const char *path;
+	uint64_t off, len;     /* the tensor's bytes in the file */
+	uint64_t piece;        /* bytes per piece (whole blocks) */
+	uint64_t n_pieces;
+	uint8_t *buf[RD_BUFS];
+	size_t cap;
+	pthread_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t ready;        /* pieces read */
+	uint64_t released;     /* pieces the consumer is done with */
+	int stop, running;
+	df11_result err;
+	char msg[300];
+} preader;
+
+static void *preader_main(void *arg)
+{
+	preader *R = arg;
+	for (uint64_t k = 0; k < R->n_pieces; k++) {
+		pthread_mutex_lock(&R->mu);
+		while (k - R->released >= RD_BUFS && !R->stop)
+			pthread_cond_wait(&R->cv, &R->mu);
+		int stop = R->stop;
+		pthread_mutex_unlock(&R->mu);
+		if (stop)
+			break;
+		uint64_t b = R->off + k * R->piece;
+		uint64_t e = R->off + (k + 1) * R->piece < R->off + R->len ?
+				     R->off + (k + 1) * R->piece : R->off + R->len;
+		uint64_t a = b & ~(uint64_t)(DF11_OUT_BLOCK - 1);
+		uint64_t z = (e + DF11_OUT_BLOCK - 1) & ~(uint64_t)(DF11_OUT_BLOCK - 1);
+		uint8_t *dst = R->buf[k % RD_BUFS];
+		df11_result r = DF11_OK;
+		for (uint64_t at = a; at < e;) {
+			ssize_t g = pread(R->fd, dst + (at - a), (size_t)(z - at),
+					  (off_t)at);
+			if (g < 0 && errno == EINTR)
+				continue;
+			if (g <= 0) {
+				r = g < 0 ? df11_fail_errno(DF11_IO, errno, "%s",
+							    R->path)
+					  : df11_fail(DF11_IO, "%s: file shrank "
+						      "while read", R->path);
+				break;
+			}
+			at += (uint64_t)g;
+		}
+		pthread_mutex_lock(&R->mu);
+		if (r) {
+			R->err = r;
+			snprintf(R->msg, sizeof R->msg, "%s", error_detail(r));
+		} else {
+			R->ready = k + 1;
+		}
+		pthread_cond_broadcast(&R->cv);
+		pthread_mutex_unlock(&R->mu);
+		if (r)
+			break;
+	}
+	return NULL;
+}
+
+/* Starts reading bytes [off, off + len) of the file, piece by piece. */
+static df11_result preader_start(preader *R, uint64_t off, uint64_t len,
+				 uint64_t piece)
+{
+	size_t need = (size_t)piece + 2 * DF11_OUT_BLOCK;
+	if (R->cap < need) {
+		for (int i = 0; i < RD_BUFS; i++) {
+			if (R->buf[i])
+				munmap(R->buf[i], R->cap);
+			R->buf[i] = NULL;
+		}
+		R->cap = 0;
+		size_t cap = (need + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+		for (int i = 0; i < RD_BUFS; i++) {
+			void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED)
+				return df11_fail(DF11_NOMEM, "read buffer");
+			madvise(p, cap, MADV_HUGEPAGE);
+			R->buf[i] = p;
+			R->cap = cap;
+		}
+	}
+	R->off = off;
+	R->len = len;
+	R->piece = piece;
+	R->n_pieces = (len + piece - 1) / piece;
+	R->ready = R->released = 0;
+	R->stop = 0;
+	R->err = DF11_OK;
+	pthread_mutex_init(&R->mu, NULL);
+	pthread_cond_init(&R->cv, NULL);
+	if (pthread_create(&R->tid, NULL, preader_main, R)) {
+		pthread_mutex_destroy(&R->mu);
+		pthread_cond_destroy(&R->cv);
+		return df11_fail(DF11_NOMEM, "cannot start the reader thread");
+	}
+	R->running = 1;
+	return DF11_OK;
+}
+
+/* Piece k (in order), once read. */
+static df11_result preader_get(preader *R, uint64_t k, const uint16_t **src)
+{
+	pthread_mutex_lock(&R->mu);
+	while (R->ready <= k && !R->err)
+		pthread_cond_wait(&R->cv, &R->mu);
+	df11_result r = R->ready > k ? DF11_OK : R->err;
+	pthread_mutex_unlock(&R->mu);
+	if (r)
+		return df11_fail(r, "%s", R->msg);
+	uint64_t b = R->off + k * R->piece;
+	*src = (const uint16_t *)(const void *)(R->buf[k % RD_BUFS] +
+						  b % DF11_OUT_BLOCK);
+	return DF11_OK;
+}
+
+static void preader_release(preader *R, uint64_t k)
+{
+	pthread_mutex_lock(&R->mu);
+	R->released = k + 1;
+	pthread_cond_broadcast(&R->cv);
+	pthread_mutex_unlock(&R->mu);
+}
+
+static void preader_stop(preader *R)
+{
+	if (!R->running)
+		return;
+	pthread_mutex_lock(&R->mu);
+	R->stop = 1;
+	pthread_cond_broadcast(&R->cv);
+	pthread_mutex_unlock(&R->mu);
+	pthread_join(R->tid, NULL);
+	pthread_mutex_destroy(&R->mu);
+	pthread_cond_destroy(&R->cv);
+	R->running = 0;
+}
+
+static void preader_free(preader *R)
+{
+	preader_stop(R);
+	for (int i = 0; i < RD_BUFS; i++) {
+		if (R->buf[i])
+			munmap(R->buf[i], R->cap);
+		R->buf[i] = NULL;
+	}
+	R->cap = 0;
+	if (R->fd >= 0)
+		close(R->fd);
+	R->fd = -1;
+}
+
+/* Whether less than half of [p, p + len) of a mapping is in the page
+ * cache. */
+static int mostly_uncached(const uint8_t *p, uint64_t len)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
+	size_t n = (size_t)(((uintptr_t)p + len - a + (uintptr_t)pg - 1) /
+			    (uintptr_t)pg);
+	unsigned char *vec = malloc(n);
+	if (!vec)
+		return 0;
+	size_t in = 0;
+	if (mincore((void *)a, n * (size_t)pg, vec) == 0)
+		for (size_t i = 0; i < n; i++)
+			in += vec[i] & 1;
+	else
+		in = n;
+	free(vec);
+	return in < n / 2;
+}
+
 typedef struct pack_state {
 	const df11_model *m;
 	const df11_pack_options *opt;
@@ -529,6 +713,7 @@ typedef struct pack_state {
 	int fd;
 	int in_fd;            /* the safetensors file being packed */
 	const char *in_path;
+	preader rd;           /* direct reads of an uncached tensor */
 	XXH3_state_t *xxh;
 	writer w;
 	buffers b;
@@ -607,8 +792,10 @@ static void piece_done(pack_state *s, const df11_mtensor *t, uint64_t first,
 	const df11_mfile *f = &s->m->f[t->file];
 	uint64_t end = (uint64_t)(t->stored - f->map.p) + 2 * (first + cnt);
 	drop_pages(t->stored + 2 * first, 2 * cnt);
-	/* Cold input: the next piece streams in while this one is coded. */
-	prefetch(s->in_fd, end, next_len);
+	/* Cold input: the next piece streams in while this one is coded
+	 * (not past the tensor: the next one may be read with O_DIRECT). */
+	uint64_t left = 2 * (t->d.n_elems - first - cnt);
+	prefetch(s->in_fd, end, next_len < left ? next_len : left);
 }
 
 /* Output buffer b with room for need bytes and a piece's runs. */
@@ -642,19 +829,35 @@ static df11_result pack_tensor_streamed(pack_state *s, size_t ti)
 	df11_encode_options eo = {.threads = s->opt->threads};
 	if ((r = df11_enc_stream_begin(s->es, n, &eo)))
 		return df11_fail(r, "%s: %s", t->name, df11_last_error());
-	advise_sequential(t->stored, t->d.nbytes);
+	uint64_t t_off = (uint64_t)(t->stored - s->m->f[t->file].map.p);
+	int direct = s->in_path && s->in_fd >= 0 && !(t_off & 1) &&
+		     t->d.nbytes >= df11_pack_direct_min &&
+		     mostly_uncached(t->stored, t->d.nbytes);
+	if (direct && s->rd.fd < 0)
+		s->rd.fd = open(s->in_path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	direct = direct && s->rd.fd >= 0;
+	s->rd.path = s->in_path;
+	if (direct && (r = preader_start(&s->rd, t_off, t->d.nbytes, 2 * piece)))
+		return r;
+	if (!direct)
+		advise_sequential(t->stored, t->d.nbytes);
 	XXH3_64bits_reset(s->xxh);
-	for (uint64_t f = 0; f < n && !r; f += piece) {
+	for (uint64_t f = 0, k = 0; f < n && !r; f += piece, k++) {
 		uint64_t c = n - f < piece ? n - f : piece;
-		const uint16_t *src;
-		if ((r = piece_src(s, t, f, c, &src)))
+		const uint16_t *src = NULL;
+		if ((r = direct ? preader_get(&s->rd, k, &src)
+				: piece_src(s, t, f, c, &src)))
 			break;
 		XXH3_64bits_update(s->xxh, src, 2 * (size_t)c);
 		r = df11_enc_stream_count(s->es, src, f, c);
-		piece_done(s, t, f, c, 2 * piece);
+		if (direct)
+			preader_release(&s->rd, k);
+		else
+			piece_done(s, t, f, c, f + c < n ? 2 * piece : 0);
 		if (!r)
 			r = pack_progress(s, f + c);
 	}
+	preader_stop(&s->rd);
 	df11_layout L;
 	if (r || (r = df11_enc_stream_plan(s->es, &L)))
 		return df11_fail(r, "%s: %s", t->name, df11_last_error());
@@ -664,15 +867,18 @@ static df11_result pack_tensor_streamed(pack_state *s, size_t ti)
 	p->off = df11_align_up(s->pos, DF11_CT_ALIGN);
 	s->pos = p->off + L.total_size;
 	/* Pass 2 reads the tensor from the start again. */
-	prefetch(s->in_fd, (uint64_t)(t->stored - s->m->f[t->file].map.p),
-		 2 * piece);
+	if (direct && (r = preader_start(&s->rd, t_off, t->d.nbytes, 2 * piece)))
+		return r;
+	if (!direct)
+		prefetch(s->in_fd, t_off, 2 * piece);
 	wjob pad = {.fd = s->fd, .path = s->tmp, .align = 1, .buf = -1};
 	if ((r = writer_push(&s->w, &pad)))
 		return r;
-	for (uint64_t f = 0; f < n; f += piece) {
+	for (uint64_t f = 0, k = 0; f < n; f += piece, k++) {
 		uint64_t c = n - f < piece ? n - f : piece;
-		const uint16_t *src;
-		if ((r = piece_src(s, t, f, c, &src)))
+		const uint16_t *src = NULL;
+		if ((r = direct ? preader_get(&s->rd, k, &src)
+				: piece_src(s, t, f, c, &src)))
 			return r;
 		int b = writer_buffer(&s->w);
 		int nseg = 0;
@@ -681,7 +887,10 @@ static df11_result pack_tensor_streamed(pack_state *s, size_t ti)
 						    s->b.cap[b], s->segs[b],
 						    &nseg)))
 			r = df11_fail(r, "%s: %s", t->name, df11_last_error());
-		piece_done(s, t, f, c, f + c < n ? 2 * piece : 0);
+		if (direct)
+			preader_release(&s->rd, k);
+		else
+			piece_done(s, t, f, c, f + c < n ? 2 * piece : 0);
 		if (r) {
 			writer_release(&s->w, b);
 			return r;
@@ -691,6 +900,7 @@ static df11_result pack_tensor_streamed(pack_state *s, size_t ti)
 		if ((r = writer_push(&s->w, &j)) || (r = pack_progress(s, n + f + c)))
 			return r;
 	}
+	preader_stop(&s->rd);
 	/* The rest (header, table, index, padding), copied into a buffer the
 	 * writer owns, then the hash of the whole payload. */
 	df11_es_seg fin[8];
@@ -785,15 +995,16 @@ static df11_result pack_body(pack_state *s)
 	df11_wr32(hdr + DF11_CT_HDR_SOURCE, m->kind != DF11_KIND_SAFETENSORS
 						? DF11_SRC_FOLDER : DF11_SRC_FILE);
 	df11_wr64(hdr + DF11_CT_HDR_SUM, df11_xxh3(hdr, DF11_CT_SUMMED));
+	uint64_t total = 0, done = 0;
+	for (size_t i = 0; i < m->nf; i++)
+		total += m->f[i].orig_size;
+	/* The first job opens the output: direct writes for a large one. */
 	wjob j = {.fd = s->fd, .path = s->tmp, .data = hdr, .len = sizeof hdr,
-		  .buf = -1};
+		  .buf = -1, .direct = total >= df11_pack_direct_min};
 	s->pos = sizeof hdr;
 	if ((r = writer_push(&s->w, &j)))
 		return r;
 	/* hdr lives on this stack frame until writer_finish below. */
-	uint64_t total = 0, done = 0;
-	for (size_t i = 0; i < m->nf; i++)
-		total += m->f[i].orig_size;
 	for (size_t i = 0; i < m->nf && !r; i++) {
 		const df11_mfile *f = &m->f[i];
 		pack_file *pf = &s->pf[i];
@@ -821,7 +1032,12 @@ static df11_result pack_body(pack_state *s)
 		}
 		for (size_t k = f->first; f->is_st && k < f->first + f->count &&
 		     !r; k++) {
-			if (k + 1 < f->first + f->count && s->in_fd >= 0)
+			/* The next tensor streams in while this one is coded,
+			 * unless it is coded in pieces: then it reads itself,
+			 * from the page cache or (not there) with O_DIRECT. */
+			if (k + 1 < f->first + f->count && s->in_fd >= 0 &&
+			    !(encodable(&m->t[k + 1]) &&
+			      m->t[k + 1].d.n_elems > STREAM_MIN))
 				prefetch(s->in_fd,
 					 (uint64_t)(m->t[k + 1].stored - f->map.p),
 					 m->t[k + 1].d.nbytes);
@@ -833,6 +1049,7 @@ static df11_result pack_body(pack_state *s)
 				r = df11_fail(DF11_CANCELLED, "interrupted");
 		}
 		if (path) {
+			preader_free(&s->rd);
 			close(s->in_fd);
 			s->in_fd = -1;
 			s->in_path = NULL;
@@ -852,12 +1069,18 @@ static df11_result pack_body(pack_state *s)
 		free(d.p);
 		return r;
 	}
+	/* The writer's thread is done; its file is still open. */
+	df11_out *o = &s->w.out;
+	if (!s->w.out_open) {
+		df11_out_open(o, s->fd, s->tmp, 0);
+		s->w.out_open = 1;
+	}
 	uint64_t dir_off = df11_align_up(s->pos, DF11_CT_ALIGN);
 	static const uint8_t zeros[DF11_CT_ALIGN];
 	if (dir_off > s->pos)
-		r = df11_write_all(s->fd, zeros, dir_off - s->pos, s->tmp);
+		r = df11_out_pwrite(o, zeros, dir_off - s->pos, s->pos);
 	if (!r)
-		r = df11_write_all(s->fd, d.p, d.n, s->tmp);
+		r = df11_out_pwrite(o, d.p, d.n, dir_off);
 	uint8_t tr[DF11_CT_TRAILER_SIZE] = {0};
 	memcpy(tr + DF11_CT_TRL_MAGIC, DF11_CT_TRAILER_MAGIC, 8);
 	df11_wr64(tr + DF11_CT_TRL_DIR_OFF, dir_off);
@@ -867,7 +1090,9 @@ static df11_result pack_body(pack_state *s)
 	df11_wr64(tr + DF11_CT_TRL_N_TENSORS, m->nt);
 	df11_wr64(tr + DF11_CT_TRL_SUM, df11_xxh3(tr, DF11_CT_SUMMED));
 	if (!r)
-		r = df11_write_all(s->fd, tr, sizeof tr, s->tmp);
+		r = df11_out_pwrite(o, tr, sizeof tr, dir_off + d.n);
+	if (!r)
+		r = df11_out_finish(o);
 	s->st.container_bytes = dir_off + d.n + sizeof tr;
 	free(d.p);
 	return r;
@@ -899,7 +1124,8 @@ df11_result df11_pack(const char *input, const char *output,
 		return df11_fail(DF11_LIMIT, "%s: too many tensors or files",
 				 input);
 	}
-	pack_state s = {.m = m, .opt = opt, .fd = -1, .in_fd = -1};
+	pack_state s = {.m = m, .opt = opt, .fd = -1, .in_fd = -1,
+			.rd = {.fd = -1}};
 	s.pf = calloc(m->nf + 1, sizeof *s.pf);
 	s.pt = calloc(m->nt + 1, sizeof *s.pt);
 	char *tmp = df11_temp_name(output);
@@ -940,6 +1166,8 @@ df11_result df11_pack(const char *input, const char *output,
 			*stats_ret = s.st;
 	}
 out:
+	preader_free(&s.rd);
+	df11_out_drop(&s.w.out);
 	if (s.fd >= 0)
 		close(s.fd);
 	if (r && tmp && s.tmp)
@@ -976,6 +1204,44 @@ static df11_result make_parents(const char *root, const char *rel)
 	return DF11_OK;
 }
 
+/* Checks a payload against its hash on a thread of its own, reading it
+ * with pread into a small buffer, while the decoder decodes it from the
+ * mapping: reading a cold container then overlaps decoding and writing,
+ * and the hash's pages do not add to RSS. The output is committed only
+ * once the check has passed. */
+#define VERIFY_CHUNK ((size_t)2 << 20)
+typedef struct pverify {
+	pthread_t tid;
+	int running;
+	int fd;
+	uint64_t off, len, expect;
+	uint8_t *buf;          /* cap bytes: up to VERIFY_CHUNK */
+	size_t cap;
+	XXH3_state_t *st;
+	int ok;
+	int err;               /* errno of a failed read, or 0 */
+} pverify;
+
+static void *pverify_main(void *arg)
+{
+	pverify *v = arg;
+	XXH3_64bits_reset(v->st);
+	for (uint64_t at = 0; at < v->len;) {
+		size_t n = v->len - at < v->cap ? (size_t)(v->len - at) : v->cap;
+		ssize_t g = pread(v->fd, v->buf, n, (off_t)(v->off + at));
+		if (g < 0 && errno == EINTR)
+			continue;
+		if (g <= 0) {
+			v->err = g < 0 ? errno : EIO;
+			return NULL;
+		}
+		XXH3_64bits_update(v->st, v->buf, (size_t)g);
+		at += (uint64_t)g;
+	}
+	v->ok = XXH3_64bits_digest(v->st) == v->expect;
+	return NULL;
+}
+
 typedef struct unpack_state {
 	df11_model *m;
 	const df11_pack_options *opt;
@@ -984,6 +1250,7 @@ typedef struct unpack_state {
 	df11_decoder *dec;
 	writer w;
 	buffers b;
+	pverify pv;
 	df11_pack_stats st;
 } unpack_state;
 
@@ -1029,33 +1296,99 @@ static int payload_intact(unpack_state *s, const df11_mtensor *t)
 	return XXH3_64bits_digest(s->xxh) == t->sum_stored;
 }
 
+/* Starts checking t's payload on a thread; 0 if that cannot be done (the
+ * caller checks it itself). */
+static int pverify_start(unpack_state *s, const df11_mtensor *t)
+{
+	pverify *v = &s->pv;
+	/* No larger than the payload: small containers stay small. */
+	size_t want = t->d.stored_bytes < VERIFY_CHUNK ?
+			      (size_t)t->d.stored_bytes : VERIFY_CHUNK;
+	if (v->cap < want) {
+		free(v->buf);
+		v->cap = 0;
+		if (!(v->buf = malloc(want)))
+			return 0;
+		v->cap = want;
+	}
+	if (!want || (!v->st && !(v->st = XXH3_createState())))
+		return 0;
+	v->fd = s->in_fd;
+	v->off = (uint64_t)(t->stored - s->m->cmap.p);
+	v->len = t->d.stored_bytes;
+	v->expect = t->sum_stored;
+	v->ok = 0;
+	v->err = 0;
+	if (pthread_create(&v->tid, NULL, pverify_main, v))
+		return 0;
+	v->running = 1;
+	return 1;
+}
+
+/* Waits for the check of t's payload. */
+static df11_result pverify_finish(unpack_state *s, const df11_mtensor *t)
+{
+	pverify *v = &s->pv;
+	if (!v->running)
+		return DF11_OK;
+	pthread_join(v->tid, NULL);
+	v->running = 0;
+	if (v->err)
+		return df11_fail_errno(DF11_IO, v->err, "%s", s->m->path);
+	if (!v->ok)
+		return df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored bytes "
+				 "differ from their checksum", s->m->path,
+				 t->name);
+	return DF11_OK;
+}
+
 /* Decodes a tensor straight from the container's mapping in DECODE_CHUNK
  * pieces, each handed to the writer as it is done; the writer's hash runs
  * across the pieces and is checked against the original's at the last
  * one, before anything is committed. The payload is parsed once, and its
  * pages leave RSS as the pieces pass (the page cache keeps them). tj: the
- * job for the whole tensor. */
+ * job for the whole tensor, t_pos: its offset in the output file. */
 static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
-				 const wjob *tj, uint64_t done, uint64_t total)
+				 const wjob *tj, uint64_t t_pos, uint64_t done,
+				 uint64_t total)
 {
 	df11_parsed P;
 	df11_result r = df11_parse(t->stored, (size_t)t->d.stored_bytes, &P);
 	if (r)
 		return decode_failed(s->m, t, r);
 	const df11_layout *L = &P.layout;
-	uint64_t n = t->d.n_elems, per = DECODE_CHUNK / 2;
+	/* A small tensor in four pieces or more, so that the writer's work
+	 * overlaps the decoding even then. */
+	uint64_t pbytes = DECODE_CHUNK;
+	if (t->d.nbytes < 4 * DECODE_CHUNK) {
+		uint64_t mib = (uint64_t)1 << 20;
+		pbytes = (t->d.nbytes / 4 + mib - 1) & ~(mib - 1);
+		if (pbytes < mib)
+			pbytes = mib;
+	}
+	uint64_t n = t->d.n_elems, per = pbytes / 2;
 	advise_sequential(t->stored, t->d.stored_bytes);
 	uint64_t sm_off = L->codec == DF11_CODEC_RAW ? DF11_HEADER_SIZE : L->off_sm;
 	uint64_t sm_width = L->codec == DF11_CODEC_RAW ? 2 : 1;
 	uint64_t bits_log2 = L->window_log2 + L->block_log2;
 	uint64_t dropped = 0; /* stream bytes already released */
-	for (uint64_t first = 0; first < n; first += per) {
-		uint64_t cnt = n - first < per ? n - first : per;
+	/* Each piece lies in its buffer as in the file relative to a block
+	 * boundary, so that direct writes go from the buffer without a copy
+	 * (df11/outfile.h): the first piece starts `shift` bytes into its
+	 * buffer and is that much shorter, the others start on a block
+	 * boundary. Not if the words would lose their alignment. */
+	size_t shift = (size_t)(t_pos % DF11_OUT_BLOCK);
+	if (shift & 1)
+		shift = 0;
+	for (uint64_t first = 0, cnt; first < n; first += cnt, shift = 0) {
+		uint64_t want = per - shift / 2;
+		cnt = n - first < want ? n - first : want;
 		int b = writer_buffer(&s->w);
-		r = buf_reserve(&s->b, b, (size_t)(2 * cnt));
+		r = buf_reserve(&s->b, b, (size_t)(2 * cnt) + shift);
+		uint8_t *dst = s->b.p[b] + shift;
 		if (!r)
 			r = df11_decode_parsed(s->dec, &P, first, cnt,
-					       (uint16_t *)(void *)s->b.p[b]);
+					       (uint16_t *)(void *)dst);
 		if (r) {
 			writer_release(&s->w, b);
 			return r == DF11_NOMEM ? r : decode_failed(s->m, t, r);
@@ -1072,7 +1405,7 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 		}
 		wjob j = *tj;
 		int last = first + cnt == n;
-		j.data = s->b.p[b];
+		j.data = dst;
 		j.len = 2 * cnt;
 		j.buf = b;
 		j.cont = first > 0;
@@ -1110,12 +1443,16 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 	int last = !f->is_st || f->count == 0;
 	wjob j = {.fd = fd, .path = path, .data = f->sect, .len = f->sect_size,
 		  .check = 1, .expect = f->sect_sum, .what = f->name, .buf = -1,
-		  .close_fd = last, .final_size = f->orig_size};
+		  .close_fd = last, .final_size = f->orig_size,
+		  .direct = f->orig_size >= DF11_OUT_DIRECT_MIN};
 	df11_result r = writer_push(&s->w, &j);
 	int fd_queued = !r && last;
 	*done += f->sect_size;
+	uint64_t pos = f->sect_size; /* of the next tensor in the file */
 	for (size_t k = 0; f->is_st && k < f->count && !r; k++) {
 		const df11_mtensor *t = &m->t[f->first + k];
+		uint64_t t_pos = pos;
+		pos += t->d.nbytes;
 		last = k + 1 == f->count;
 		if (!last)
 			prefetch(s->in_fd, (uint64_t)(t[1].stored - m->cmap.p),
@@ -1130,22 +1467,32 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			tj.drop = t->stored;
 			tj.drop_len = t->d.stored_bytes;
 		} else {
-			/* The payload is checked against its own hash first
-			 * (a corrupt container is refused even where the
-			 * damage would not reach the output, as df11-verify
-			 * refuses it), and what the decoder writes against the
-			 * original's hash before it is committed. */
+			/* The payload is checked against its own hash (a
+			 * corrupt container is refused even where the damage
+			 * would not reach the output, as df11-verify refuses
+			 * it) while it is decoded, and what the decoder writes
+			 * against the original's hash, before anything is
+			 * committed. A failed decode of a payload that differs
+			 * from its hash says so (decode_failed). */
 			if ((r = df11_mtensor_payload_check(m, t)))
 				r = decode_failed(m, t, r);
-			if (!r && !payload_intact(s, t))
+			int checking = !r && pverify_start(s, t);
+			if (!r && !checking && !payload_intact(s, t))
 				r = df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored "
 					      "bytes differ from their checksum",
 					      m->path, t->name);
-			if (r || (r = unpack_pieces(s, t, &tj, *done, total)))
+			if (!r)
+				r = unpack_pieces(s, t, &tj, t_pos, *done, total);
+			/* The file's last job is queued once all pieces are. */
+			if (!r && last)
+				fd_queued = 1;
+			df11_result vr = checking ? pverify_finish(s, t) : DF11_OK;
+			if (!r)
+				r = vr;
+			if (r)
 				break;
 			s->st.n_compressed++;
 			*done += t->d.nbytes;
-			fd_queued = last;
 			if (cancelled(s->opt, *done, total))
 				r = df11_fail(DF11_CANCELLED, "interrupted");
 			continue;
@@ -1193,6 +1540,7 @@ df11_result df11_unpack(const char *input, const char *output,
 	}
 	df11_model_set_threads(m, opt->threads);
 	unpack_state s = {.m = m, .opt = opt, .in_fd = -1};
+	s.pv.fd = -1;
 	char *tmp = df11_temp_name(output);
 	int is_dir = m->src_kind == DF11_SRC_FOLDER;
 	int made = 0;
@@ -1260,7 +1608,11 @@ df11_result df11_unpack(const char *input, const char *output,
 				r = df11_fail(r, "%s", s.w.msg);
 		}
 		if (r) {
+			/* The reason stands, whatever the writer then says. */
+			char msg[448];
+			snprintf(msg, sizeof msg, "%s", error_detail(r));
 			writer_finish(&s.w);
+			r = df11_fail(r, "%s", msg);
 			free(keep);
 			break;
 		}
@@ -1283,6 +1635,7 @@ df11_result df11_unpack(const char *input, const char *output,
 		*stats_ret = s.st;
 	}
 out:
+	df11_out_drop(&s.w.out);
 	if (r && tmp && made) {
 		if (is_dir)
 			df11_remove_tree(tmp);
@@ -1290,6 +1643,8 @@ out:
 			unlink(tmp);
 	}
 	buf_free(&s.b);
+	free(s.pv.buf);
+	XXH3_freeState(s.pv.st);
 	if (s.in_fd >= 0)
 		close(s.in_fd);
 	XXH3_freeState(s.xxh);

@@ -12,13 +12,13 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <xxhash.h>
 
 #include "df11.h"
 #include "common/error.h"
 #include "codec/format.h"
 #include "df11/model_internal.h"
 #include "df11/safetensors.h"
+#include "df11/xxh.h"
 
 #define MAX_DEPTH 16
 

@@ -95,4 +95,9 @@ df11_result df11_dfl_unpack(df11_model *m, const char *output,
 			    const df11_pack_options *opt,
 			    df11_pack_stats *stats_ret);
 
+/* Inputs (and tensors) of at least this many bytes are written (and, not
+ * in the page cache, read) with O_DIRECT by df11_pack: 1 GiB; tests lower
+ * it to reach those paths with small files. */
+extern uint64_t df11_pack_direct_min;
+
 #endif

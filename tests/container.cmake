@@ -24,3 +24,7 @@ set_tests_properties(example PROPERTIES
 # Tensors above one piece, which df11_pack encodes in pieces.
 df11_add_test(test_pack_stream test_pack_stream.c)
 target_link_libraries(test_pack_stream PRIVATE df11_model_testutil)
+
+# Output files through O_DIRECT (df11/outfile.h).
+df11_add_test(test_outfile test_outfile.c)
+target_link_libraries(test_outfile PRIVATE df11_model_testutil)

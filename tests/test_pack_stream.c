@@ -3,7 +3,8 @@
  * (so the container is what the whole-tensor path writes), verify and
  * unpack must give the original back, and a cancel midway leaves no
  * output. One tensor sits at an odd address in the input's mapping (read
- * with pread instead). */
+ * with pread instead). A file of one tensor out of the page cache is
+ * read and packed with O_DIRECT. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "df11.h"
 #include "codec/encode_stream.h"
+#include "df11/model_internal.h"
 #include "model_testutil.h"
 #include "synth/synth.h"
 
@@ -128,6 +131,52 @@ static void test_threads_1(void **state) { pack_and_check(*state, 1); }
 static void test_threads_2(void **state) { pack_and_check(*state, 2); }
 static void test_threads_5(void **state) { pack_and_check(*state, 5); }
 
+/* One tensor, out of the page cache: df11_pack reads it with O_DIRECT
+ * (its data area starts 8 + 70 bytes into the file, not on a block) and
+ * writes the container with O_DIRECT, with the size limit for both
+ * lowered. */
+static void uncached(fixture *F, int threads)
+{
+	char *in = path_join(F->dir, "one.safetensors");
+	char *out = path_join(F->dir, "one.df11");
+	char *back = path_join(F->dir, "one.back");
+	char json[128];
+	snprintf(json, sizeof json, "{\"mid\":{\"dtype\":\"BF16\",\"shape\":"
+		 "[%llu],\"data_offsets\":[0,%llu]}}",
+		 (unsigned long long)F->n_mid, (unsigned long long)(2 * F->n_mid));
+	write_st(in, json, F->mid, 2 * F->n_mid);
+	int fd = open(in, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+	df11_pack_options po = {.threads = threads, .force = 1};
+	uint64_t keep = df11_pack_direct_min;
+	df11_pack_direct_min = 0; /* direct reads and writes at this size */
+	assert_int_equal(df11_pack(in, out, &po, NULL), DF11_OK);
+	df11_pack_direct_min = keep;
+	df11_model *m;
+	assert_int_equal(df11_model_open(out, &m), DF11_OK);
+	check_payload(m, "mid", F->mid, F->n_mid);
+	df11_model_close(m);
+	assert_int_equal(df11_unpack(out, back, &po, NULL), DF11_OK);
+	size_t n, n_in;
+	uint8_t *got = read_bytes(back, &n), *want = read_bytes(in, &n_in);
+	assert_int_equal(n, n_in);
+	assert_memory_equal(got, want, n);
+	free(got);
+	free(want);
+	unlink(back);
+	unlink(out);
+	unlink(in);
+	free(back);
+	free(out);
+	free(in);
+}
+
+static void test_uncached_2(void **state) { uncached(*state, 2); }
+static void test_uncached_3(void **state) { uncached(*state, 3); }
+
 static int calls;
 static int stop_at_third(void *ctx, uint64_t done, uint64_t total)
 {
@@ -155,6 +204,8 @@ int main(void)
 		cmocka_unit_test(test_threads_1),
 		cmocka_unit_test(test_threads_2),
 		cmocka_unit_test(test_threads_5),
+		cmocka_unit_test(test_uncached_2),
+		cmocka_unit_test(test_uncached_3),
 		cmocka_unit_test(test_cancel),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
