@@ -515,17 +515,19 @@ static int encodable(const df11_mtensor *t)
 
 /* ------------------------------------------------- direct piece reader */
 
-/* A tensor of 1 GiB or more not in the page cache is read with O_DIRECT,
+/* A tensor of 64 MiB or more not in the page cache is read with O_DIRECT,
  * a piece ahead, by a reader thread into two reused buffers: the disk
  * streams at full speed while the previous piece is counted or coded, and
- * no page-cache page is made (on the build VM, filling the cache with
- * gigabytes cost more time than the disk). A tensor in the cache, or a
- * smaller one, is read from the mapping: the second pass then finds it in
- * the cache. Inputs of 1 GiB or more are also written with O_DIRECT
- * (df11/outfile.h); below that, the ordinary writes and the payload's
- * read-back from the page cache took less time than direct writes and a
- * read-back from the disk (docs/CODEC.md). */
-uint64_t df11_pack_direct_min = (uint64_t)1 << 30;
+ * no page-cache page is made (on the build VM, filling the cache cost more
+ * CPU time than the coding, and more wall time than the disk's second
+ * read). A tensor in the cache, or a smaller one, is read from the
+ * mapping: the second pass then finds it in the cache. Inputs of 1 GiB or
+ * more are also written with O_DIRECT (df11/outfile.h); below that, the
+ * ordinary writes and the payload's read-back from the page cache took
+ * less time than direct writes and a read-back from the disk
+ * (docs/CODEC.md). */
+uint64_t df11_pack_direct_read_min = (uint64_t)64 << 20;
+uint64_t df11_pack_direct_write_min = (uint64_t)1 << 30;
 #define RD_BUFS 2
 typedef struct preader {
 	int fd;                /* O_DIRECT, or -1 */
@@ -831,7 +833,7 @@ static df11_result pack_tensor_streamed(pack_state *s, size_t ti)
 		return df11_fail(r, "%s: %s", t->name, df11_last_error());
 	uint64_t t_off = (uint64_t)(t->stored - s->m->f[t->file].map.p);
 	int direct = s->in_path && s->in_fd >= 0 && !(t_off & 1) &&
-		     t->d.nbytes >= df11_pack_direct_min &&
+		     t->d.nbytes >= df11_pack_direct_read_min &&
 		     mostly_uncached(t->stored, t->d.nbytes);
 	if (direct && s->rd.fd < 0)
 		s->rd.fd = open(s->in_path, O_RDONLY | O_DIRECT | O_CLOEXEC);
@@ -1000,7 +1002,7 @@ static df11_result pack_body(pack_state *s)
 		total += m->f[i].orig_size;
 	/* The first job opens the output: direct writes for a large one. */
 	wjob j = {.fd = s->fd, .path = s->tmp, .data = hdr, .len = sizeof hdr,
-		  .buf = -1, .direct = total >= df11_pack_direct_min};
+		  .buf = -1, .direct = total >= df11_pack_direct_write_min};
 	s->pos = sizeof hdr;
 	if ((r = writer_push(&s->w, &j)))
 		return r;
@@ -1204,17 +1206,22 @@ static df11_result make_parents(const char *root, const char *rel)
 	return DF11_OK;
 }
 
-/* Checks a payload against its hash on a thread of its own, reading it
- * with pread into a small buffer, while the decoder decodes it from the
- * mapping: reading a cold container then overlaps decoding and writing,
- * and the hash's pages do not add to RSS. The output is committed only
- * once the check has passed. */
+/* Checks a payload against its hash on a thread of its own while the
+ * decoder decodes it from the mapping: reading a cold container then
+ * overlaps decoding and writing. A payload of up to
+ * df11_unpack_hash_map_max bytes is hashed from the mapping (the pages
+ * one thread faults in, the other finds; pread's copy cost more at that
+ * size); a larger one is read with pread into a small buffer, so that the
+ * hash's pages do not add to RSS.
+ * The output is committed only once the check has passed. */
 #define VERIFY_CHUNK ((size_t)2 << 20)
+uint64_t df11_unpack_hash_map_max = (uint64_t)32 << 20;
 typedef struct pverify {
 	pthread_t tid;
 	int running;
 	int fd;
 	uint64_t off, len, expect;
+	const uint8_t *map;    /* the payload in the mapping, or NULL */
 	uint8_t *buf;          /* cap bytes: up to VERIFY_CHUNK */
 	size_t cap;
 	XXH3_state_t *st;
@@ -1226,6 +1233,11 @@ static void *pverify_main(void *arg)
 {
 	pverify *v = arg;
 	XXH3_64bits_reset(v->st);
+	if (v->map) {
+		XXH3_64bits_update(v->st, v->map, (size_t)v->len);
+		v->ok = XXH3_64bits_digest(v->st) == v->expect;
+		return NULL;
+	}
 	for (uint64_t at = 0; at < v->len;) {
 		size_t n = v->len - at < v->cap ? (size_t)(v->len - at) : v->cap;
 		ssize_t g = pread(v->fd, v->buf, n, (off_t)(v->off + at));
@@ -1301,8 +1313,9 @@ static int payload_intact(unpack_state *s, const df11_mtensor *t)
 static int pverify_start(unpack_state *s, const df11_mtensor *t)
 {
 	pverify *v = &s->pv;
+	v->map = t->d.stored_bytes <= df11_unpack_hash_map_max ? t->stored : NULL;
 	/* No larger than the payload: small containers stay small. */
-	size_t want = t->d.stored_bytes < VERIFY_CHUNK ?
+	size_t want = v->map ? 0 : t->d.stored_bytes < VERIFY_CHUNK ?
 			      (size_t)t->d.stored_bytes : VERIFY_CHUNK;
 	if (v->cap < want) {
 		free(v->buf);
@@ -1311,7 +1324,7 @@ static int pverify_start(unpack_state *s, const df11_mtensor *t)
 			return 0;
 		v->cap = want;
 	}
-	if (!want || (!v->st && !(v->st = XXH3_createState())))
+	if (!t->d.stored_bytes || (!v->st && !(v->st = XXH3_createState())))
 		return 0;
 	v->fd = s->in_fd;
 	v->off = (uint64_t)(t->stored - s->m->cmap.p);
@@ -1357,12 +1370,14 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 	if (r)
 		return decode_failed(s->m, t, r);
 	const df11_layout *L = &P.layout;
-	/* A small tensor in four pieces or more, so that the writer's work
-	 * overlaps the decoding even then. */
+	/* A tensor below 64 MiB in sixteen pieces of at least 1 MiB: the
+	 * writer's work overlaps the decoding even then, and the four
+	 * buffers stay small (first touches of fresh pages cost more than
+	 * the extra calls). */
 	uint64_t pbytes = DECODE_CHUNK;
 	if (t->d.nbytes < 4 * DECODE_CHUNK) {
 		uint64_t mib = (uint64_t)1 << 20;
-		pbytes = (t->d.nbytes / 4 + mib - 1) & ~(mib - 1);
+		pbytes = (t->d.nbytes / 16 + mib - 1) & ~(mib - 1);
 		if (pbytes < mib)
 			pbytes = mib;
 	}
@@ -1372,6 +1387,11 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 	uint64_t sm_width = L->codec == DF11_CODEC_RAW ? 2 : 1;
 	uint64_t bits_log2 = L->window_log2 + L->block_log2;
 	uint64_t dropped = 0; /* stream bytes already released */
+	/* A payload the check thread hashes from the mapping stays mapped
+	 * until both are done (unpack_file releases it): it is small, and
+	 * releasing its pages piece by piece (a TLB shootdown on every
+	 * thread's core each time) cost more than it saved. */
+	int keep = t->d.stored_bytes <= df11_unpack_hash_map_max;
 	/* Each piece lies in its buffer as in the file relative to a block
 	 * boundary, so that direct writes go from the buffer without a copy
 	 * (df11/outfile.h): the first piece starts `shift` bytes into its
@@ -1393,15 +1413,15 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 			writer_release(&s->w, b);
 			return r == DF11_NOMEM ? r : decode_failed(s->m, t, r);
 		}
-		drop_pages(t->stored + sm_off + sm_width * first, sm_width * cnt);
-		if (L->codec == DF11_CODEC_HUFFMAN && first + cnt < n) {
+		if (!keep)
+			drop_pages(t->stored + sm_off + sm_width * first,
+				   sm_width * cnt);
+		if (!keep && L->codec == DF11_CODEC_HUFFMAN && first + cnt < n) {
 			/* Stream bytes before the block the next piece starts
 			 * in are done with. */
 			uint64_t upto = (block_after(&P, first + cnt) << bits_log2) / 8;
 			drop_pages(P.stream + dropped, upto - dropped);
 			dropped = upto;
-		} else if (L->codec == DF11_CODEC_HUFFMAN) {
-			drop_pages(t->stored, t->d.stored_bytes);
 		}
 		wjob j = *tj;
 		int last = first + cnt == n;
@@ -1487,6 +1507,8 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			if (!r && last)
 				fd_queued = 1;
 			df11_result vr = checking ? pverify_finish(s, t) : DF11_OK;
+			/* The payload's pages leave RSS (the cache keeps them). */
+			drop_pages(t->stored, t->d.stored_bytes);
 			if (!r)
 				r = vr;
 			if (r)

@@ -95,9 +95,15 @@ df11_result df11_dfl_unpack(df11_model *m, const char *output,
 			    const df11_pack_options *opt,
 			    df11_pack_stats *stats_ret);
 
-/* Inputs (and tensors) of at least this many bytes are written (and, not
- * in the page cache, read) with O_DIRECT by df11_pack: 1 GiB; tests lower
- * it to reach those paths with small files. */
-extern uint64_t df11_pack_direct_min;
+/* df11_pack reads a tensor of at least df11_pack_direct_read_min bytes
+ * (64 MiB) that is not in the page cache with O_DIRECT, and writes the
+ * container of an input of at least df11_pack_direct_write_min bytes
+ * (1 GiB) with O_DIRECT; tests lower them to reach those paths with small
+ * files. */
+extern uint64_t df11_pack_direct_read_min;
+extern uint64_t df11_pack_direct_write_min;
+/* df11_unpack checks a payload of at most this many bytes (32 MiB) from
+ * the mapping, a larger one through pread; tests set it to reach both. */
+extern uint64_t df11_unpack_hash_map_max;
 
 #endif

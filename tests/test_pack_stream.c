@@ -132,10 +132,10 @@ static void test_threads_2(void **state) { pack_and_check(*state, 2); }
 static void test_threads_5(void **state) { pack_and_check(*state, 5); }
 
 /* One tensor, out of the page cache: df11_pack reads it with O_DIRECT
- * (its data area starts 8 + 70 bytes into the file, not on a block) and
- * writes the container with O_DIRECT, with the size limit for both
- * lowered. */
-static void uncached(fixture *F, int threads)
+ * (its data area starts 8 + 70 bytes into the file, not on a block), with
+ * the size limit lowered, and writes the container with O_DIRECT too if
+ * direct_write, else through the page cache. */
+static void uncached(fixture *F, int threads, int direct_write)
 {
 	char *in = path_join(F->dir, "one.safetensors");
 	char *out = path_join(F->dir, "one.df11");
@@ -151,10 +151,13 @@ static void uncached(fixture *F, int threads)
 	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
 	close(fd);
 	df11_pack_options po = {.threads = threads, .force = 1};
-	uint64_t keep = df11_pack_direct_min;
-	df11_pack_direct_min = 0; /* direct reads and writes at this size */
+	uint64_t keep_r = df11_pack_direct_read_min;
+	uint64_t keep_w = df11_pack_direct_write_min;
+	df11_pack_direct_read_min = 0;
+	df11_pack_direct_write_min = direct_write ? 0 : UINT64_MAX;
 	assert_int_equal(df11_pack(in, out, &po, NULL), DF11_OK);
-	df11_pack_direct_min = keep;
+	df11_pack_direct_read_min = keep_r;
+	df11_pack_direct_write_min = keep_w;
 	df11_model *m;
 	assert_int_equal(df11_model_open(out, &m), DF11_OK);
 	check_payload(m, "mid", F->mid, F->n_mid);
@@ -174,8 +177,9 @@ static void uncached(fixture *F, int threads)
 	free(in);
 }
 
-static void test_uncached_2(void **state) { uncached(*state, 2); }
-static void test_uncached_3(void **state) { uncached(*state, 3); }
+static void test_uncached_2(void **state) { uncached(*state, 2, 1); }
+static void test_uncached_3(void **state) { uncached(*state, 3, 1); }
+static void test_uncached_read(void **state) { uncached(*state, 2, 0); }
 
 static int calls;
 static int stop_at_third(void *ctx, uint64_t done, uint64_t total)
@@ -206,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_threads_5),
 		cmocka_unit_test(test_uncached_2),
 		cmocka_unit_test(test_uncached_3),
+		cmocka_unit_test(test_uncached_read),
 		cmocka_unit_test(test_cancel),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
