@@ -62,6 +62,11 @@ df11_result df11_dfl_decode_reference(const df11_dfl_group *g, uint16_t *dst,
 
 void df11_dfl_group_release(df11_dfl_group *g);
 
+/* The BF16 view of an official folder is cut into shards of at most this
+ * many bytes of tensor data (a larger tensor alone in its shard): 5 GB,
+ * save_pretrained's default max_shard_size. Tests lower it. */
+extern uint64_t df11_dfl_shard_bytes;
+
 /* The shapes of an architecture, from config.json. */
 typedef struct df11_dfl_arch {
 	char model_type[32];

@@ -4,7 +4,7 @@
  *
  * The model's files are that checkpoint's, made on the fly: one
  * model.safetensors (or model-0000i-of-0000N.safetensors shards and their
- * index past DF11_DFL_SHARD_BYTES) holding every tensor in name order,
+ * index past df11_dfl_shard_bytes) holding every tensor in name order,
  * compressed weights under their Hugging Face names and shapes, the other
  * tensors as stored; config.json without "dfloat11_config"; every other
  * top-level file as it is. A compressed weight is decoded when read, from
@@ -30,8 +30,7 @@
 #include "df11/model_internal.h"
 #include "df11/safetensors.h"
 
-/* save_pretrained's default max_shard_size. */
-#define DF11_DFL_SHARD_BYTES 5000000000ull
+uint64_t df11_dfl_shard_bytes = 5000000000ull;
 #define CONFIG_NAME "config.json"
 #define INDEX_NAME "model.safetensors.index.json"
 
@@ -632,7 +631,7 @@ static df11_result add_files(open_state *s, const char *path,
 	uint64_t in = 0;
 	cut[0] = 0;
 	for (size_t i = 0; i < s->nout; i++) {
-		if (in && in + s->out[i].nbytes > DF11_DFL_SHARD_BYTES) {
+		if (in && in + s->out[i].nbytes > df11_dfl_shard_bytes) {
 			cut[++nshard] = i;
 			in = 0;
 		}

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -217,6 +218,88 @@ static void test_unpack_and_pack(void **state)
 
 /* A non-transformers module: open refuses (no shapes), its groups decode
  * to the original weights. */
+/* A checkpoint past the shard size decodes to save_pretrained's layout:
+ * model-0000i-of-0000N.safetensors shards, tensors in name order, and
+ * model.safetensors.index.json naming each tensor's shard, which
+ * df11_model_open reads back as the original checkpoint. */
+static void test_unpack_sharded(void **state)
+{
+	(void)state;
+	char *dp = fixture_path("llama/df11"), *op = fixture_path("llama/orig");
+	char *tmp = make_tmpdir();
+	char *out = path_join(tmp, "bf16");
+	df11_model *o;
+	assert_int_equal(df11_model_open(op, &o), DF11_OK);
+	uint64_t total = 0;
+	for (size_t i = 0; i < df11_model_num_tensors(o); i++) {
+		df11_tensor_desc t;
+		df11_model_tensor(o, i, &t);
+		total += t.nbytes;
+	}
+	uint64_t keep = df11_dfl_shard_bytes;
+	df11_dfl_shard_bytes = total / 3;
+	df11_pack_options opt = {.threads = 2};
+	df11_result r = df11_unpack(dp, out, &opt, NULL);
+	df11_dfl_shard_bytes = keep;
+	assert_int_equal(r, DF11_OK);
+	char *single = path_join(out, "model.safetensors");
+	assert_int_not_equal(access(single, F_OK), 0);
+	free(single);
+	/* How many shards: count model-00001-of-0000N names. */
+	size_t nshard = 0;
+	for (size_t n = 2; n < 10 && !nshard; n++) {
+		char name[64];
+		snprintf(name, sizeof name, "model-00001-of-%05zu.safetensors", n);
+		char *p = path_join(out, name);
+		if (access(p, F_OK) == 0)
+			nshard = n;
+		free(p);
+	}
+	assert_true(nshard >= 3);
+	/* Each shard within the size unless it holds one tensor only; every
+	 * index entry names a shard that holds that tensor. */
+	char *ip = path_join(out, "model.safetensors.index.json");
+	json_error_t err;
+	json_t *idx = json_load_file(ip, 0, &err);
+	assert_non_null(idx);
+	json_t *map = json_object_get(idx, "weight_map");
+	assert_int_equal(json_object_size(map), df11_model_num_tensors(o));
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(idx, "metadata"), "total_size")),
+			 total);
+	for (size_t k = 1; k <= nshard; k++) {
+		char name[64];
+		snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors",
+			 k, nshard);
+		char *p = path_join(out, name);
+		df11_model *sh;
+		assert_int_equal(df11_model_open(p, &sh), DF11_OK);
+		uint64_t bytes = 0;
+		for (size_t i = 0; i < df11_model_num_tensors(sh); i++) {
+			df11_tensor_desc t;
+			df11_model_tensor(sh, i, &t);
+			bytes += t.nbytes;
+			assert_string_equal(json_string_value(json_object_get(
+						    map, t.name)), name);
+		}
+		assert_true(bytes <= total / 3 || df11_model_num_tensors(sh) == 1);
+		df11_model_close(sh);
+		free(p);
+	}
+	json_decref(idx);
+	free(ip);
+	df11_model *b;
+	assert_int_equal(df11_model_open(out, &b), DF11_OK);
+	assert_same_model(b, o);
+	df11_model_close(b);
+	df11_model_close(o);
+	rm_tree(tmp);
+	free(tmp);
+	free(out);
+	free(dp);
+	free(op);
+}
+
 static void test_custom_module(void **state)
 {
 	(void)state;
@@ -763,6 +846,7 @@ int main(void)
 		cmocka_unit_test(test_range_reads),
 		cmocka_unit_test(test_three_decoders),
 		cmocka_unit_test(test_unpack_and_pack),
+		cmocka_unit_test(test_unpack_sharded),
 		cmocka_unit_test(test_custom_module),
 		cmocka_unit_test(test_hostile_tables),
 		cmocka_unit_test(test_hostile_positions),
