@@ -99,14 +99,6 @@ static void drop_pages(const uint8_t *p, uint64_t len)
 		madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
-/* Mapped input read once front to back: larger readahead on faults. */
-static void advise_sequential(const uint8_t *p, uint64_t len)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
-	if (len)
-		madvise((void *)a, (size_t)((uintptr_t)p + len - a), MADV_SEQUENTIAL);
-}
 
 /* Hashes and writes in chunks small enough to stay in cache between the
  * two, so the bytes come from memory once. */
@@ -841,8 +833,8 @@ static df11_result pack_tensor_streamed(pack_state *s, size_t ti)
 	s->rd.path = s->in_path;
 	if (direct && (r = preader_start(&s->rd, t_off, t->d.nbytes, 2 * piece)))
 		return r;
-	if (!direct)
-		advise_sequential(t->stored, t->d.nbytes);
+	if (!direct) /* read once front to back: larger readahead */
+		df11_advise(t->stored, t->d.nbytes, MADV_SEQUENTIAL);
 	XXH3_64bits_reset(s->xxh);
 	for (uint64_t f = 0, k = 0; f < n && !r; f += piece, k++) {
 		uint64_t c = n - f < piece ? n - f : piece;
@@ -1216,6 +1208,10 @@ static df11_result make_parents(const char *root, const char *rel)
  * The output is committed only once the check has passed. */
 #define VERIFY_CHUNK ((size_t)2 << 20)
 uint64_t df11_unpack_hash_map_max = (uint64_t)32 << 20;
+static int hashed_from_map(const df11_mtensor *t)
+{
+	return t->d.stored_bytes <= df11_unpack_hash_map_max;
+}
 typedef struct pverify {
 	pthread_t tid;
 	int running;
@@ -1313,7 +1309,7 @@ static int payload_intact(unpack_state *s, const df11_mtensor *t)
 static int pverify_start(unpack_state *s, const df11_mtensor *t)
 {
 	pverify *v = &s->pv;
-	v->map = t->d.stored_bytes <= df11_unpack_hash_map_max ? t->stored : NULL;
+	v->map = hashed_from_map(t) ? t->stored : NULL;
 	/* No larger than the payload: small containers stay small. */
 	size_t want = v->map ? 0 : t->d.stored_bytes < VERIFY_CHUNK ?
 			      (size_t)t->d.stored_bytes : VERIFY_CHUNK;
@@ -1382,7 +1378,7 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 			pbytes = mib;
 	}
 	uint64_t n = t->d.n_elems, per = pbytes / 2;
-	advise_sequential(t->stored, t->d.stored_bytes);
+	df11_advise(t->stored, t->d.stored_bytes, MADV_SEQUENTIAL);
 	uint64_t sm_off = L->codec == DF11_CODEC_RAW ? DF11_HEADER_SIZE : L->off_sm;
 	uint64_t sm_width = L->codec == DF11_CODEC_RAW ? 2 : 1;
 	uint64_t bits_log2 = L->window_log2 + L->block_log2;
@@ -1391,7 +1387,7 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 	 * until both are done (unpack_file releases it): it is small, and
 	 * releasing its pages piece by piece (a TLB shootdown on every
 	 * thread's core each time) cost more than it saved. */
-	int keep = t->d.stored_bytes <= df11_unpack_hash_map_max;
+	int keep = hashed_from_map(t);
 	/* Each piece lies in its buffer as in the file relative to a block
 	 * boundary, so that direct writes go from the buffer without a copy
 	 * (df11/outfile.h): the first piece starts `shift` bytes into its

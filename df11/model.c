@@ -625,7 +625,7 @@ static df11_result open_container(df11_model *m)
 	const uint8_t *dir = b + dir_off;
 	/* The directory in one read (the mapping reads no more than the
 	 * faulting page here, model_open). */
-	df11_map_advise(&m->cmap, dir_off, dir_size, MADV_WILLNEED);
+	df11_advise(dir, dir_size, MADV_WILLNEED);
 	if (df11_rd64(tr + DF11_CT_TRL_DIR_SUM) !=
 	    df11_xxh3(dir, (size_t)dir_size))
 		return df11_fail(DF11_CHECKSUM, "%s: directory", path);
@@ -715,11 +715,11 @@ df11_result df11_model_open(const char *path, df11_model **model_ret)
 		 * megabytes of a cold container (read_ahead_kb) before the
 		 * first tensor could be decoded. Reads after it get the
 		 * ordinary read-ahead. */
-		df11_map_advise(&m->cmap, 0, m->cmap.size, MADV_RANDOM);
+		df11_advise(m->cmap.p, m->cmap.size, MADV_RANDOM);
 		if (m->cmap.size >= 8 && !memcmp(m->cmap.p, DF11_CT_MAGIC, 8)) {
 			m->kind = DF11_KIND_CONTAINER;
 			r = open_container(m);
-			df11_map_advise(&m->cmap, 0, m->cmap.size, MADV_NORMAL);
+			df11_advise(m->cmap.p, m->cmap.size, MADV_NORMAL);
 		} else {
 			m->kind = DF11_KIND_SAFETENSORS;
 			df11_unmap(&m->cmap);

@@ -274,16 +274,12 @@ fail:
 	return r;
 }
 
-void df11_map_advise(const df11_map *m, uint64_t off, uint64_t len,
-		     int advice)
+void df11_advise(const void *p, uint64_t len, int advice)
 {
-	if (!m->p || off >= m->size)
-		return;
-	if (len > m->size - off)
-		len = m->size - off;
 	long pg = sysconf(_SC_PAGESIZE);
-	uint64_t a = off & ~(uint64_t)(pg - 1);
-	madvise(m->p + a, (size_t)(off + len - a), advice);
+	uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
+	if (p && len)
+		madvise((void *)a, (size_t)((uintptr_t)p + len - a), advice);
 }
 
 df11_result df11_map_file(const char *path, df11_map *m)

@@ -58,9 +58,8 @@ typedef struct df11_map {
 
 df11_result df11_map_file(const char *path, df11_map *m);
 void df11_unmap(df11_map *m);
-/* madvise over bytes [off, off + len) of the mapping, widened to whole
- * pages and clipped to it; a hint, so failures are ignored. */
-void df11_map_advise(const df11_map *m, uint64_t off, uint64_t len,
-		     int advice);
+/* madvise over mapped bytes [p, p + len), widened to whole pages; a
+ * hint, so failures are ignored. */
+void df11_advise(const void *p, uint64_t len, int advice);
 
 #endif

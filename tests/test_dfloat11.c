@@ -216,12 +216,6 @@ static void test_unpack_and_pack(void **state)
 	free(op);
 }
 
-/* A non-transformers module: open refuses (no shapes), its groups decode
- * to the original weights. */
-/* A checkpoint past the shard size decodes to save_pretrained's layout:
- * model-0000i-of-0000N.safetensors shards, tensors in name order, and
- * model.safetensors.index.json naming each tensor's shard, which
- * df11_model_open reads back as the original checkpoint. */
 /* Bytes of tensor data in m. */
 static uint64_t tensor_bytes(df11_model *m)
 {
@@ -234,6 +228,10 @@ static uint64_t tensor_bytes(df11_model *m)
 	return total;
 }
 
+/* A checkpoint past the shard size decodes to save_pretrained's layout:
+ * model-0000i-of-0000N.safetensors shards, tensors in name order, and
+ * model.safetensors.index.json naming each tensor's shard, which
+ * df11_model_open reads back as the original checkpoint. */
 static void test_unpack_sharded(void **state)
 {
 	(void)state;
@@ -306,6 +304,8 @@ static void test_unpack_sharded(void **state)
 	free(op);
 }
 
+/* A non-transformers module: open refuses (no shapes), its groups decode
+ * to the original weights. */
 static void test_custom_module(void **state)
 {
 	(void)state;
