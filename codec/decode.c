@@ -359,20 +359,6 @@ static void dec_worker(void *arg, int t)
 	sfence_streamed(J->out.stream);
 }
 
-/* The first block whose elements reach past `elem`. */
-static uint64_t block_of(const df11_parsed *P, uint64_t elem)
-{
-	uint64_t lo = 0, hi = P->layout.n_blocks; /* invariant: answer in [lo, hi) */
-	while (hi - lo > 1) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (df11_block_start_elem(P, mid) <= elem)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 df11_result df11_decode_parsed(df11_decoder *d, const df11_parsed *P,
 			       uint64_t first, uint64_t count, uint16_t *dst)
 {
@@ -397,8 +383,8 @@ df11_result df11_decode_parsed(df11_decoder *d, const df11_parsed *P,
 	J->P = P;
 	J->out = (dec_out){P->sm, dst, first, count,
 			   2 * count >= STREAM_MIN_BYTES && can_stream()};
-	J->block_lo = block_of(P, first);
-	J->block_hi = block_of(P, first + count - 1) + 1;
+	J->block_lo = df11_block_of(P, first);
+	J->block_hi = df11_block_of(P, first + count - 1) + 1;
 	uint64_t nb = J->block_hi - J->block_lo;
 	int T = clamp_threads(d->threads, count);
 	if ((uint64_t)T > nb)
@@ -412,6 +398,22 @@ df11_result df11_decode_parsed(df11_decoder *d, const df11_parsed *P,
 	}
 	free(J);
 	return r;
+}
+
+uint64_t df11_decode_piece_end(const df11_parsed *P, uint64_t first,
+			       uint64_t want)
+{
+	uint64_t n = P->layout.n_elems;
+	uint64_t end = want < n - first ? first + want : n;
+	if (P->layout.codec != DF11_CODEC_HUFFMAN || end == n)
+		return end;
+	/* Blocks j0 .. j1 - 1 end at or before `end`; a piece decodes its
+	 * blocks STREAMS at a time (decode_blocks). */
+	uint64_t j0 = df11_block_of(P, first), j1 = df11_block_of(P, end);
+	uint64_t whole = (j1 - j0) / STREAMS * STREAMS;
+	if (whole)
+		return df11_block_start_elem(P, j0 + whole);
+	return j1 > j0 ? df11_block_start_elem(P, j1) : end;
 }
 
 df11_result df11_decode(df11_decoder *d, const void *src, size_t src_size,

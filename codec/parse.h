@@ -30,12 +30,37 @@ df11_result df11_parse(const void *src, size_t size, df11_parsed *parsed_ret);
 df11_result df11_decode_parsed(df11_decoder *d, const df11_parsed *P,
 			       uint64_t first, uint64_t count, uint16_t *dst);
 
+/* Where to end a piece of a tensor decoded in pieces that starts at
+ * element `first` and holds at most `want` elements (want > 0, first
+ * below n_elems): at a block boundary that gives the fast decoder whole
+ * groups of blocks to decode side by side, so that no block is decoded
+ * for two pieces and none alone where a group would do; else at the
+ * last block boundary in reach; else at first + want (blocks larger than
+ * the piece). Never past n_elems, always past first. */
+uint64_t df11_decode_piece_end(const df11_parsed *P, uint64_t first,
+			       uint64_t want);
+
 /* The first element of block j (n_elems past the last block). */
 static inline uint64_t df11_block_start_elem(const df11_parsed *P, uint64_t j)
 {
 	if (j >= P->layout.n_blocks)
 		return P->layout.n_elems;
 	return df11_rd64(P->block_starts + 8 * j);
+}
+
+/* The block holding element elem: the last block that starts at or
+ * before it (0 for a tensor without blocks). */
+static inline uint64_t df11_block_of(const df11_parsed *P, uint64_t elem)
+{
+	uint64_t lo = 0, hi = P->layout.n_blocks; /* answer in [lo, hi) */
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (df11_block_start_elem(P, mid) <= elem)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 #endif

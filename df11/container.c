@@ -1262,20 +1262,6 @@ typedef struct unpack_state {
 	df11_pack_stats st;
 } unpack_state;
 
-/* The first index block holding elements past elem. */
-static uint64_t block_after(const df11_parsed *P, uint64_t elem)
-{
-	uint64_t lo = 0, hi = P->layout.n_blocks;
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (df11_block_start_elem(P, mid) <= elem)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo ? lo - 1 : 0;
-}
-
 /* A tensor failed to parse or decode: a payload that differs from its
  * checksum is the reason given, if it does. */
 static df11_result decode_failed(const df11_model *m, const df11_mtensor *t,
@@ -1388,17 +1374,17 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 	 * releasing its pages piece by piece (a TLB shootdown on every
 	 * thread's core each time) cost more than it saved. */
 	int keep = hashed_from_map(t);
-	/* Each piece lies in its buffer as in the file relative to a block
-	 * boundary, so that direct writes go from the buffer without a copy
-	 * (df11/outfile.h): the first piece starts `shift` bytes into its
-	 * buffer and is that much shorter, the others start on a block
-	 * boundary. Not if the words would lose their alignment. */
-	size_t shift = (size_t)(t_pos % DF11_OUT_BLOCK);
-	if (shift & 1)
-		shift = 0;
-	for (uint64_t first = 0, cnt; first < n; first += cnt, shift = 0) {
-		uint64_t want = per - shift / 2;
-		cnt = n - first < want ? n - first : want;
+	for (uint64_t first = 0, cnt; first < n; first += cnt) {
+		/* Each piece lies in its buffer as in the file relative to a
+		 * block boundary, so that direct writes go from the buffer
+		 * without a copy (df11/outfile.h): it starts `shift` bytes
+		 * into its buffer and is at most that much shorter. Not if
+		 * the words would lose their alignment. */
+		size_t shift = (size_t)((t_pos + 2 * first) % DF11_OUT_BLOCK);
+		if (shift & 1)
+			shift = 0;
+		/* Cut where the decoder wastes nothing (codec/parse.h). */
+		cnt = df11_decode_piece_end(&P, first, per - shift / 2) - first;
 		int b = writer_buffer(&s->w);
 		r = buf_reserve(&s->b, b, (size_t)(2 * cnt) + shift);
 		uint8_t *dst = s->b.p[b] + shift;
@@ -1415,7 +1401,7 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 		if (!keep && L->codec == DF11_CODEC_HUFFMAN && first + cnt < n) {
 			/* Stream bytes before the block the next piece starts
 			 * in are done with. */
-			uint64_t upto = (block_after(&P, first + cnt) << bits_log2) / 8;
+			uint64_t upto = (df11_block_of(&P, first + cnt) << bits_log2) / 8;
 			drop_pages(P.stream + dropped, upto - dropped);
 			dropped = upto;
 		}

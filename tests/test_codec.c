@@ -267,6 +267,73 @@ static void test_large_tensor(void **state)
 	free(v);
 }
 
+/* A tensor decoded in pieces cut by df11_decode_piece_end, for reaches
+ * below one block up to many blocks, from a block's start and from inside
+ * a block: every cut lies past its start and within reach; it falls on a
+ * block boundary whenever one is in reach, after whole groups of four
+ * blocks (the decoder's side-by-side width) whenever a group is; and the
+ * pieces decode to the input word for word. */
+static void test_piece_cuts(void **state)
+{
+	(void)state;
+	uint64_t n = 100003;
+	uint16_t *v = alloc_words(n);
+	df11_synth_matrix(7, 1, n, 0.02f, v);
+	/* 128-bit blocks: about 47 codes each. */
+	df11_encode_options opt = {.window_log2 = 6, .block_log2 = 1};
+	size_t size;
+	uint8_t *enc = encode_alloc(v, n, &opt, &size);
+	df11_parsed P;
+	assert_int_equal(df11_parse(enc, size, &P), DF11_OK);
+	assert_int_equal(P.layout.codec, DF11_CODEC_HUFFMAN);
+	assert_true(P.layout.n_blocks > 1000);
+	df11_decoder *d = df11_decoder_new(1);
+	assert_non_null(d);
+	uint16_t *out = alloc_words(n);
+	static const uint64_t wants[] = {1, 7, 50, 97, 200, 1000, 4099};
+	int grouped = 0, element_cuts = 0;
+	for (size_t w = 0; w < sizeof wants / sizeof *wants; w++) {
+		uint64_t want = wants[w];
+		for (uint64_t start = 0; start <= 13; start += 13) {
+			memset(out, 0xee, 2 * n);
+			if (start)
+				assert_int_equal(df11_decode_parsed(d, &P, 0, start, out),
+						 DF11_OK);
+			for (uint64_t first = start; first < n;) {
+				uint64_t end = df11_decode_piece_end(&P, first, want);
+				assert_true(end > first && end <= n &&
+					    end - first <= want);
+				uint64_t reach = first + want < n ? first + want : n;
+				uint64_t j0 = df11_block_of(&P, first);
+				uint64_t blocks = df11_block_of(&P, reach) - j0;
+				uint64_t j1 = df11_block_of(&P, end);
+				if (end == n) {
+					/* the rest, whatever it holds */
+				} else if (blocks >= 4) {
+					assert_int_equal(df11_block_start_elem(&P, j1), end);
+					assert_int_equal((j1 - j0) % 4, 0);
+					grouped++;
+				} else if (blocks >= 1) {
+					assert_int_equal(df11_block_start_elem(&P, j1), end);
+				} else {
+					assert_int_equal(end, first + want);
+					element_cuts++;
+				}
+				assert_int_equal(df11_decode_parsed(d, &P, first, end - first,
+								    out + first),
+						 DF11_OK);
+				first = end;
+			}
+			assert_memory_equal(v, out, 2 * n);
+		}
+	}
+	assert_true(grouped > 100 && element_cuts > 100);
+	df11_decoder_free(d);
+	free(out);
+	free(enc);
+	free(v);
+}
+
 /* Histograms as the encoder takes them (one by one for short inputs, by
  * pairs of exponents from 2^21 elements on) against a plain count, on an
  * odd length with every exponent present; and the round trip of such a
@@ -396,6 +463,7 @@ int main(void)
 		cmocka_unit_test(test_stream_bit_flips),
 		cmocka_unit_test(test_histogram_counts),
 		cmocka_unit_test(test_large_tensor),
+		cmocka_unit_test(test_piece_cuts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
