@@ -1567,8 +1567,10 @@ df11_result df11_unpack(const char *input, const char *output,
 	} else {
 		int fd = mkostemp(tmp, O_CLOEXEC);
 		made = fd >= 0;
-		if (made)
+		if (made) {
+			fchmod(fd, 0644); /* as the folder's files */
 			close(fd);
+		}
 	}
 	if (!made) {
 		r = df11_fail_errno(DF11_IO, errno, "%s", output);

@@ -45,6 +45,10 @@ run 0 "$BIN/df11-verify" t.df11 --against tiny/model.safetensors
 run 0 "$BIN/df11-decode" t.df11 -o t.safetensors
 cmp tiny/model.safetensors t.safetensors
 python3 "$HERE/check_safetensors_client.py" tiny/model.safetensors t.safetensors
+# Outputs are readable by all, as other programs' outputs are.
+for f in t.df11 t.safetensors; do
+	[ "$(stat -c %a "$f")" = 644 ] || fail "$f: mode $(stat -c %a "$f"), not 644"
+done
 # Default output name: INPUT without .safetensors, plus .df11.
 run 0 "$BIN/df11-encode" tiny/model.safetensors
 [ -f tiny/model.df11 ] || fail "default output name"
