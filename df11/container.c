@@ -1440,6 +1440,8 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 		close(fd);
 		return df11_fail_errno(DF11_IO, e, "%s", path);
 	}
+	if (f->orig_size < DF11_OUT_DIRECT_MIN)
+		df11_reserve_blocks(fd, f->orig_size);
 	/* Header bytes and carried files were checked at open or are checked
 	 * by the writer as they are written. */
 	int last = !f->is_st || f->count == 0;

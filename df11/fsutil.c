@@ -2,7 +2,9 @@
 #include "df11/fsutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,17 @@
 #include "common/error.h"
 
 /* ---------------------------------------------------------- file output */
+
+void df11_reserve_blocks(int fd, uint64_t len)
+{
+#ifdef FALLOC_FL_KEEP_SIZE
+	if (len && len <= (uint64_t)INT64_MAX)
+		(void)fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)len);
+#else
+	(void)fd;
+	(void)len;
+#endif
+}
 
 df11_result df11_write_all(int fd, const void *p, uint64_t n,
 			     const char *path)
