@@ -27,6 +27,7 @@
 #include "codec/encode_stream.h"
 #include "codec/format.h"
 #include "codec/parse.h"
+#include "df11/dread.h"
 #include "df11/fsutil.h"
 #include "df11/model_internal.h"
 #include "df11/outfile.h"
@@ -382,26 +383,14 @@ static df11_result writer_finish(writer *w)
  * first touch is among the largest fixed costs of a small file. */
 #define IN MAXBUF
 #define SMALL_BUF ((size_t)1 << 20)
-#define HUGE_PAGE ((size_t)2 << 20)
 typedef struct buffers {
 	uint8_t *p[MAXBUF + 1];
 	size_t cap[MAXBUF + 1];
 	uint8_t *small;        /* (MAXBUF + 1) slots of SMALL_BUF, or NULL */
 } buffers;
 
-#define SMALL_LEN (((MAXBUF + 1) * SMALL_BUF + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1))
-
-/* Whole 2 MiB pages: first touch of a 1 GB buffer then costs 500 page
- * faults instead of 250,000. */
-static uint8_t *huge_map(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	madvise(p, len, MADV_HUGEPAGE);
-	return p;
-}
+#define SMALL_LEN \
+	(((MAXBUF + 1) * SMALL_BUF + DF11_HUGE_PAGE - 1) & ~(DF11_HUGE_PAGE - 1))
 
 static int in_small(const buffers *b, int i)
 {
@@ -413,7 +402,7 @@ static df11_result buf_reserve(buffers *b, int i, size_t n)
 	if (b->cap[i] >= n)
 		return DF11_OK;
 	if (n <= SMALL_BUF && !b->p[i] && !b->small)
-		b->small = huge_map(SMALL_LEN); /* if not, a mapping of its own */
+		b->small = df11_huge_map(SMALL_LEN); /* else a mapping of its own */
 	if (n <= SMALL_BUF && !b->p[i] && b->small) {
 		b->p[i] = b->small + (size_t)i * SMALL_BUF;
 		b->cap[i] = SMALL_BUF;
@@ -423,10 +412,10 @@ static df11_result buf_reserve(buffers *b, int i, size_t n)
 		munmap(b->p[i], b->cap[i]);
 	b->p[i] = NULL;
 	b->cap[i] = 0;
-	size_t len = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	size_t len = (n + DF11_HUGE_PAGE - 1) & ~(DF11_HUGE_PAGE - 1);
 	if (!len)
-		len = HUGE_PAGE;
-	uint8_t *p = huge_map(len);
+		len = DF11_HUGE_PAGE;
+	uint8_t *p = df11_huge_map(len);
 	if (!p)
 		return df11_fail(DF11_NOMEM, "%zu-byte tensor buffer", n);
 	b->p[i] = p;
@@ -627,14 +616,10 @@ static df11_result preader_start(preader *R, uint64_t off, uint64_t len,
 			R->buf[i] = NULL;
 		}
 		R->cap = 0;
-		size_t cap = (need + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+		size_t cap = (need + DF11_HUGE_PAGE - 1) & ~(DF11_HUGE_PAGE - 1);
 		for (int i = 0; i < RD_BUFS; i++) {
-			void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			if (p == MAP_FAILED)
+			if (!(R->buf[i] = df11_huge_map(cap)))
 				return df11_fail(DF11_NOMEM, "read buffer");
-			madvise(p, cap, MADV_HUGEPAGE);
-			R->buf[i] = p;
 			R->cap = cap;
 		}
 	}
@@ -706,27 +691,6 @@ static void preader_free(preader *R)
 	if (R->fd >= 0)
 		close(R->fd);
 	R->fd = -1;
-}
-
-/* Whether less than half of [p, p + len) of a mapping is in the page
- * cache. */
-static int mostly_uncached(const uint8_t *p, uint64_t len)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
-	size_t n = (size_t)(((uintptr_t)p + len - a + (uintptr_t)pg - 1) /
-			    (uintptr_t)pg);
-	unsigned char *vec = malloc(n);
-	if (!vec)
-		return 0;
-	size_t in = 0;
-	if (mincore((void *)a, n * (size_t)pg, vec) == 0)
-		for (size_t i = 0; i < n; i++)
-			in += vec[i] & 1;
-	else
-		in = n;
-	free(vec);
-	return in < n / 2;
 }
 
 typedef struct pack_state {
@@ -855,7 +819,7 @@ static df11_result pack_tensor_streamed(pack_state *s, size_t ti)
 	uint64_t t_off = (uint64_t)(t->stored - s->m->f[t->file].map.p);
 	int direct = s->in_path && s->in_fd >= 0 && !(t_off & 1) &&
 		     t->d.nbytes >= df11_pack_direct_read_min &&
-		     mostly_uncached(t->stored, t->d.nbytes);
+		     df11_mostly_uncached(t->stored, t->d.nbytes);
 	if (direct && s->rd.fd < 0)
 		s->rd.fd = open(s->in_path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	direct = direct && s->rd.fd >= 0;
@@ -1237,6 +1201,7 @@ static df11_result make_parents(const char *root, const char *rel)
  * The output is committed only once the check has passed. */
 #define VERIFY_CHUNK ((size_t)2 << 20)
 uint64_t df11_unpack_hash_map_max = (uint64_t)32 << 20;
+uint64_t df11_unpack_direct_payloads;
 static int hashed_from_map(const df11_mtensor *t)
 {
 	return t->d.stored_bytes <= df11_unpack_hash_map_max;
@@ -1288,8 +1253,26 @@ typedef struct unpack_state {
 	writer w;
 	buffers b;
 	pverify pv;
+	df11_dread *dr;       /* direct reads of cold payloads, or NULL */
+	df11_dread_item *items; /* of the tensors direct_candidate takes */
+	size_t next_item;
 	df11_pack_stats st;
 } unpack_state;
+
+/* Payloads the direct reader takes, in the order unpack meets them: those
+ * small enough to be held whole (larger ones are decoded in pieces
+ * straight from the mapping, with their pages dropped behind). */
+static int direct_candidate(const df11_mtensor *t)
+{
+	return t->d.compressed && t->d.stored_bytes &&
+	       t->d.stored_bytes <= df11_unpack_hash_map_max;
+}
+
+static df11_result stored_differs(const df11_model *m, const df11_mtensor *t)
+{
+	return df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored bytes differ "
+			 "from their checksum", m->path, t->name);
+}
 
 /* A tensor failed to parse or decode: a payload that differs from its
  * checksum is the reason given, if it does. */
@@ -1298,8 +1281,7 @@ static df11_result decode_failed(const df11_model *m, const df11_mtensor *t,
 {
 	if (r != DF11_NOMEM &&
 	    df11_xxh3(t->stored, (size_t)t->d.stored_bytes) != t->sum_stored)
-		return df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored bytes "
-				 "differ from their checksum", m->path, t->name);
+		return stored_differs(m, t);
 	return df11_fail(r, "%s: tensor %s: %s", m->path, t->name,
 			 df11_last_error());
 }
@@ -1360,9 +1342,7 @@ static df11_result pverify_finish(unpack_state *s, const df11_mtensor *t)
 	if (v->err)
 		return df11_fail_errno(DF11_IO, v->err, "%s", s->m->path);
 	if (!v->ok)
-		return df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored bytes "
-				 "differ from their checksum", s->m->path,
-				 t->name);
+		return stored_differs(s->m, t);
 	return DF11_OK;
 }
 
@@ -1370,11 +1350,12 @@ static df11_result pverify_finish(unpack_state *s, const df11_mtensor *t)
  * pieces, each handed to the writer as it is done; the writer's hash runs
  * across the pieces and is checked against the original's at the last
  * one, before anything is committed. The payload is parsed once, and its
- * pages leave RSS as the pieces pass (the page cache keeps them). tj: the
- * job for the whole tensor, t_pos: its offset in the output file. */
+ * pages leave RSS as the pieces pass (the page cache keeps them). mapped:
+ * t->stored is the container's mapping (else the direct reader's memory);
+ * tj: the job for the whole tensor, t_pos: its offset in the output file. */
 static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
-				 const wjob *tj, uint64_t t_pos, uint64_t done,
-				 uint64_t total)
+				 int mapped, const wjob *tj, uint64_t t_pos,
+				 uint64_t done, uint64_t total)
 {
 	df11_parsed P;
 	df11_result r = df11_parse(t->stored, (size_t)t->d.stored_bytes, &P);
@@ -1393,16 +1374,18 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 			pbytes = mib;
 	}
 	uint64_t n = t->d.n_elems, per = pbytes / 2;
-	df11_advise(t->stored, t->d.stored_bytes, MADV_SEQUENTIAL);
+	if (mapped)
+		df11_advise(t->stored, t->d.stored_bytes, MADV_SEQUENTIAL);
 	uint64_t sm_off = L->codec == DF11_CODEC_RAW ? DF11_HEADER_SIZE : L->off_sm;
 	uint64_t sm_width = L->codec == DF11_CODEC_RAW ? 2 : 1;
 	uint64_t bits_log2 = L->window_log2 + L->block_log2;
 	uint64_t dropped = 0; /* stream bytes already released */
-	/* A payload the check thread hashes from the mapping stays mapped
-	 * until both are done (unpack_file releases it): it is small, and
-	 * releasing its pages piece by piece (a TLB shootdown on every
-	 * thread's core each time) cost more than it saved. */
-	int keep = hashed_from_map(t);
+	/* A payload in memory (read by the direct reader) is not the
+	 * mapping's to drop. One the check thread hashes from the mapping
+	 * stays mapped until both are done (unpack_file releases it): it is
+	 * small, and releasing its pages piece by piece (a TLB shootdown on
+	 * every thread's core each time) cost more than it saved. */
+	int keep = !mapped || hashed_from_map(t);
 	for (uint64_t first = 0, cnt; first < n; first += cnt) {
 		/* Each piece lies in its buffer as in the file relative to a
 		 * block boundary, so that direct writes go from the buffer
@@ -1487,7 +1470,9 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 		uint64_t t_pos = pos;
 		pos += t->d.nbytes;
 		last = k + 1 == f->count;
-		if (!last)
+		/* The next payload streams from the disk meanwhile, into the
+		 * page cache or through the direct reader. */
+		if (!last && !(s->dr && direct_candidate(&t[1])))
 			prefetch(s->in_fd, (uint64_t)(t[1].stored - m->cmap.p),
 				 t[1].d.stored_bytes);
 		wjob tj = {.fd = fd, .path = path, .check = 1,
@@ -1507,21 +1492,36 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			 * against the original's hash, before anything is
 			 * committed. A failed decode of a payload that differs
 			 * from its hash says so (decode_failed). */
-			if ((r = df11_mtensor_payload_check(m, t)))
-				r = decode_failed(m, t, r);
-			int checking = !r && pverify_start(s, t);
-			if (!r && !checking && !payload_intact(s, t))
-				r = df11_fail(DF11_CHECKSUM, "%s: tensor %s: stored "
-					      "bytes differ from their checksum",
-					      m->path, t->name);
+			int item = s->dr && direct_candidate(t);
+			df11_mtensor held = *t; /* with the reader's bytes */
+			held.stored = NULL;
+			if (item && (r = df11_dread_get(s->dr, s->next_item,
+							&held.stored)))
+				r = r == DF11_CHECKSUM ? stored_differs(m, t)
+						       : r;
+			const df11_mtensor *src = held.stored ? &held : t;
+			if (held.stored)
+				__atomic_fetch_add(&df11_unpack_direct_payloads, 1,
+						   __ATOMIC_RELAXED);
+			if (!r && (r = df11_mtensor_payload_check(m, src)))
+				r = decode_failed(m, src, r);
+			/* Bytes the reader holds were checked as they came. */
+			int checking = !r && !held.stored && pverify_start(s, t);
+			if (!r && !held.stored && !checking &&
+			    !payload_intact(s, t))
+				r = stored_differs(m, t);
 			if (!r)
-				r = unpack_pieces(s, t, &tj, t_pos, *done, total);
+				r = unpack_pieces(s, src, !held.stored, &tj, t_pos,
+						  *done, total);
 			/* The file's last job is queued once all pieces are. */
 			if (!r && last)
 				fd_queued = 1;
 			df11_result vr = checking ? pverify_finish(s, t) : DF11_OK;
+			if (item)
+				df11_dread_release(s->dr, s->next_item++);
 			/* The payload's pages leave RSS (the cache keeps them). */
-			drop_pages(t->stored, t->d.stored_bytes);
+			if (!held.stored)
+				drop_pages(t->stored, t->d.stored_bytes);
 			if (!r)
 				r = vr;
 			if (r)
@@ -1545,6 +1545,32 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 		close(fd);
 	}
 	return r;
+}
+
+/* Lists the payloads the direct reader may take, in the order
+ * unpack_file meets them, and starts it. */
+static df11_result start_direct_reader(unpack_state *s, const char *input)
+{
+	const df11_model *m = s->m;
+	size_t n = 0;
+	for (size_t i = 0; i < m->nt; i++)
+		n += direct_candidate(&m->t[i]);
+	if (!n)
+		return DF11_OK;
+	if (!(s->items = calloc(n, sizeof *s->items)))
+		return df11_fail(DF11_NOMEM, "unpack");
+	n = 0;
+	for (size_t fi = 0; fi < m->nf; fi++) {
+		const df11_mfile *f = &m->f[fi];
+		for (size_t k = 0; f->is_st && k < f->count; k++) {
+			const df11_mtensor *t = &m->t[f->first + k];
+			if (direct_candidate(t))
+				s->items[n++] = (df11_dread_item){
+					(uint64_t)(t->stored - m->cmap.p),
+					t->d.stored_bytes, t->sum_stored};
+		}
+	}
+	return df11_dread_start(input, m->cmap.p, s->items, n, &s->dr);
 }
 
 df11_result df11_unpack(const char *input, const char *output,
@@ -1607,7 +1633,8 @@ df11_result df11_unpack(const char *input, const char *output,
 		r = df11_fail_errno(DF11_IO, errno, "%s", output);
 		goto out;
 	}
-	if ((r = writer_start(&s.w, UNPACK_BUFS)))
+	if ((r = writer_start(&s.w, UNPACK_BUFS)) ||
+	    (r = start_direct_reader(&s, input)))
 		goto out;
 	uint64_t total = 0, done = 0;
 	for (size_t i = 0; i < m->nf; i++)
@@ -1679,6 +1706,8 @@ out:
 		else
 			unlink(tmp);
 	}
+	df11_dread_free(s.dr);
+	free(s.items);
 	buf_free(&s.b);
 	free(s.pv.buf);
 	XXH3_freeState(s.pv.st);

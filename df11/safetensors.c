@@ -282,6 +282,35 @@ void df11_advise(const void *p, uint64_t len, int advice)
 		madvise((void *)a, (size_t)((uintptr_t)p + len - a), advice);
 }
 
+int df11_mostly_uncached(const uint8_t *p, uint64_t len)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
+	size_t n = (size_t)(((uintptr_t)p + len - a + (uintptr_t)pg - 1) /
+			    (uintptr_t)pg);
+	unsigned char *vec = malloc(n);
+	if (!vec)
+		return 0;
+	size_t in = 0;
+	if (mincore((void *)a, n * (size_t)pg, vec) == 0)
+		for (size_t i = 0; i < n; i++)
+			in += vec[i] & 1;
+	else
+		in = n;
+	free(vec);
+	return in < n / 2;
+}
+
+uint8_t *df11_huge_map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, len, MADV_HUGEPAGE);
+	return p;
+}
+
 df11_result df11_map_file(const char *path, df11_map *m)
 {
 	memset(m, 0, sizeof *m);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -138,4 +140,27 @@ void write_st_mixed(const char *path, int nt, uint64_t rows, uint64_t cols,
 	write_st(path, json, data, data_size);
 	free(json);
 	free(data);
+}
+
+void evict_file(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+}
+
+int direct_reads_work(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECT);
+	if (fd < 0)
+		return 0;
+	void *b = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(b != MAP_FAILED);
+	int ok = pread(fd, b, 4096, 0) >= 0;
+	munmap(b, 4096);
+	close(fd);
+	return ok;
 }

@@ -15,6 +15,14 @@ void write_bytes(const char *path, const void *p, size_t n);
 /* The whole file; *n_ret gets its size. */
 uint8_t *read_bytes(const char *path, size_t *n_ret);
 
+/* Drops a file's pages from the page cache (written back first), as a
+ * file that has not been read since the machine started. */
+void evict_file(const char *path);
+/* Whether the file system under path takes O_DIRECT reads (tmpfs does
+ * not): where it does not, the direct paths fall back and a test can
+ * only say so. */
+int direct_reads_work(const char *path);
+
 /* Writes u64 LE len(json) | json | data. */
 void write_st(const char *path, const char *json, const void *data,
 	      size_t data_size);

@@ -3,6 +3,7 @@
  * flipped bit in any tensor, header, directory, truncation) caught with
  * the failing tensor named, never written out silently. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -274,12 +276,15 @@ static void test_bitflip_every_tensor(void **state)
 						     &n_bad), DF11_CHECKSUM);
 			assert_int_equal(n_bad, 1);
 			assert_string_equal(rp.what[0], m->t[t].name);
-			/* The payload check from the mapping, then through
-			 * pread. */
-			for (int way = 0; way < 2; way++) {
+			/* The payload check from the mapping, through pread,
+			 * and (the container out of the page cache) on its
+			 * direct read. */
+			for (int way = 0; way < 3; way++) {
 				uint64_t keep = df11_unpack_hash_map_max;
-				if (way)
+				if (way == 1)
 					df11_unpack_hash_map_max = 0;
+				if (way == 2)
+					evict_file(bad);
 				assert_int_equal(df11_unpack(bad, out, NULL, NULL),
 						 DF11_CHECKSUM);
 				df11_unpack_hash_map_max = keep;
@@ -306,6 +311,68 @@ static void test_bitflip_every_tensor(void **state)
 	free(in);
 	free(ct);
 	free(bad);
+	free(out);
+	rm_tree(dir);
+	free(dir);
+}
+
+/* A container out of the page cache: its payloads are read with O_DIRECT
+ * (every matrix; then all those but one that is in the cache, which is
+ * taken from the mapping) and the checkpoint comes back byte for byte. */
+static void test_unpack_cold(void **state)
+{
+	(void)state;
+	char *dir = make_tmpdir();
+	char *in = path_join(dir, "m.safetensors");
+	char *ct = path_join(dir, "m.df11");
+	char *out = path_join(dir, "out.safetensors");
+	write_st_mixed(in, 5, 300, 130, 11);
+	df11_pack_stats st;
+	assert_int_equal(df11_pack(in, ct, NULL, &st), DF11_OK);
+	assert_true(st.n_compressed >= 5);
+	int direct = direct_reads_work(ct);
+	if (!direct)
+		print_message("the file system under %s takes no O_DIRECT "
+			      "reads: only the fallback is tested\n", dir);
+	df11_model *m;
+	assert_int_equal(df11_model_open(ct, &m), DF11_OK);
+	size_t t0 = 0;
+	while (!m->t[t0].d.compressed || m->t[t0].d.stored_bytes < 16384)
+		t0++;
+	uint64_t off = (uint64_t)(m->t[t0].stored - m->cmap.p);
+	uint64_t len = m->t[t0].d.stored_bytes;
+	df11_model_close(m);
+	uint64_t all = 0; /* payloads read directly from the cold container */
+	for (int cached_one = 0; cached_one < 2; cached_one++) {
+		evict_file(ct);
+		if (cached_one) {
+			/* That payload alone, without read-ahead. */
+			int fd = open(ct, O_RDONLY);
+			assert_true(fd >= 0);
+			posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+			uint8_t *b = malloc(len);
+			assert_int_equal(pread(fd, b, len, (off_t)off), (ssize_t)len);
+			free(b);
+			close(fd);
+		}
+		uint64_t before = df11_unpack_direct_payloads;
+		df11_pack_options po = {.threads = 2, .force = 1};
+		assert_int_equal(df11_unpack(ct, out, &po, NULL), DF11_OK);
+		assert_same_file(in, out);
+		uint64_t took = df11_unpack_direct_payloads - before;
+		if (!direct)
+			assert_int_equal(took, 0);
+		else if (!cached_one)
+			/* Every matrix; the smallest payloads may share the
+			 * pages that opening the container read. */
+			assert_true(took >= 5 && took <= st.n_compressed);
+		else
+			assert_int_equal(took, all - 1);
+		all = took;
+	}
+	assert_no_temp(dir);
+	free(in);
+	free(ct);
 	free(out);
 	rm_tree(dir);
 	free(dir);
@@ -611,6 +678,7 @@ int main(void)
 		cmocka_unit_test(test_file_roundtrip),
 		cmocka_unit_test(test_folder_roundtrip),
 		cmocka_unit_test(test_bitflip_every_tensor),
+		cmocka_unit_test(test_unpack_cold),
 		cmocka_unit_test(test_structure_corruption),
 		cmocka_unit_test(test_hostile_directory),
 		cmocka_unit_test(test_forged_payload),

@@ -4,7 +4,8 @@
  * unpack must give the original back, and a cancel midway leaves no
  * output. One tensor sits at an odd address in the input's mapping (read
  * with pread instead). A file of one tensor out of the page cache is
- * read and packed with O_DIRECT. */
+ * read and packed with O_DIRECT, and its container, out of the page
+ * cache, unpacked with O_DIRECT reads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,11 +146,7 @@ static void uncached(fixture *F, int threads, int direct_write)
 		 "[%llu],\"data_offsets\":[0,%llu]}}",
 		 (unsigned long long)F->n_mid, (unsigned long long)(2 * F->n_mid));
 	write_st(in, json, F->mid, 2 * F->n_mid);
-	int fd = open(in, O_RDONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(fdatasync(fd), 0);
-	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-	close(fd);
+	evict_file(in);
 	df11_pack_options po = {.threads = threads, .force = 1};
 	uint64_t keep_r = df11_pack_direct_read_min;
 	uint64_t keep_w = df11_pack_direct_write_min;
@@ -162,7 +159,13 @@ static void uncached(fixture *F, int threads, int direct_write)
 	assert_int_equal(df11_model_open(out, &m), DF11_OK);
 	check_payload(m, "mid", F->mid, F->n_mid);
 	df11_model_close(m);
+	/* And back from a container out of the page cache: its payload is
+	 * read with O_DIRECT too. */
+	evict_file(out);
+	uint64_t before = df11_unpack_direct_payloads;
 	assert_int_equal(df11_unpack(out, back, &po, NULL), DF11_OK);
+	assert_int_equal(df11_unpack_direct_payloads - before,
+			 direct_reads_work(out) ? 1 : 0);
 	size_t n, n_in;
 	uint8_t *got = read_bytes(back, &n), *want = read_bytes(in, &n_in);
 	assert_int_equal(n, n_in);

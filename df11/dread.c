@@ -1,0 +1,208 @@
+/* Direct reads of a cold container's payloads (df11/dread.h). */
+#include "df11/dread.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "df11/safetensors.h"
+#include "df11/xxh.h"
+
+/* O_DIRECT wants file offsets, lengths and memory aligned to the device's
+ * block: 4096 covers every common one. */
+#define DIO_ALIGN ((uint64_t)4096)
+/* Read and hashed a chunk at a time, so the hash finds it in cache. */
+#define DIO_CHUNK ((uint64_t)2 << 20)
+#define SLOTS 2
+
+typedef struct slot {
+	uint8_t *buf;
+	size_t cap;
+	const uint8_t *p;      /* the item's bytes in buf, or NULL: mapping */
+	df11_result r;
+} slot;
+
+struct df11_dread {
+	int fd;                /* O_DIRECT */
+	const char *path;
+	const uint8_t *map;
+	const df11_dread_item *items;
+	size_t n;
+	slot s[SLOTS];         /* item k in s[k % SLOTS] */
+	XXH3_state_t *st;
+	pthread_t tid;
+	int running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t done;           /* items whose slot is filled */
+	size_t released;       /* items the caller is done with */
+	int stop;
+	int refused;           /* the file system refused a direct read */
+	int err;               /* errno of a failed read; 0: the file shrank */
+};
+
+/* Reads item k into its slot. A slot left without bytes (p NULL, r OK)
+ * sends the caller to the mapping. */
+static void read_item(df11_dread *R, size_t k)
+{
+	const df11_dread_item *it = &R->items[k];
+	slot *S = &R->s[k % SLOTS];
+	S->p = NULL;
+	S->r = DF11_OK;
+	if (R->refused || !it->len ||
+	    !df11_mostly_uncached(R->map + it->off, it->len))
+		return;
+	uint64_t a = it->off & ~(DIO_ALIGN - 1), e = it->off + it->len;
+	uint64_t z = (e + DIO_ALIGN - 1) & ~(DIO_ALIGN - 1);
+	if (S->cap < z - a) {
+		if (S->buf)
+			munmap(S->buf, S->cap);
+		S->cap = 0;
+		size_t cap = (size_t)(z - a + DF11_HUGE_PAGE - 1) &
+			     ~(DF11_HUGE_PAGE - 1);
+		/* Short of memory, the mapping does with less. */
+		if (!(S->buf = df11_huge_map(cap)))
+			return;
+		S->cap = cap;
+	}
+	XXH3_64bits_reset(R->st);
+	for (uint64_t at = a; at < e;) {
+		uint64_t want = z - at < DIO_CHUNK ? z - at : DIO_CHUNK;
+		ssize_t g = at % DIO_ALIGN ? 0 :
+			    pread(R->fd, S->buf + (at - a), (size_t)want, (off_t)at);
+		if (g < 0 && errno == EINTR)
+			continue;
+		if (g < 0 && errno == EINVAL && at == a) {
+			R->refused = 1;
+			return;
+		}
+		if (g <= 0) {
+			S->r = DF11_IO;
+			R->err = g < 0 ? errno : 0;
+			return;
+		}
+		uint64_t hb = at > it->off ? at : it->off;
+		uint64_t he = at + (uint64_t)g < e ? at + (uint64_t)g : e;
+		if (he > hb)
+			XXH3_64bits_update(R->st, S->buf + (hb - a),
+					   (size_t)(he - hb));
+		at += (uint64_t)g;
+	}
+	if (XXH3_64bits_digest(R->st) != it->sum)
+		S->r = DF11_CHECKSUM;
+	else
+		S->p = S->buf + (it->off - a);
+}
+
+static void *dread_main(void *arg)
+{
+	df11_dread *R = arg;
+	for (size_t k = 0; k < R->n; k++) {
+		pthread_mutex_lock(&R->mu);
+		while (k - R->released >= SLOTS && !R->stop)
+			pthread_cond_wait(&R->cv, &R->mu);
+		int stop = R->stop;
+		pthread_mutex_unlock(&R->mu);
+		if (stop)
+			break;
+		read_item(R, k);
+		pthread_mutex_lock(&R->mu);
+		R->done = k + 1;
+		pthread_cond_broadcast(&R->cv);
+		pthread_mutex_unlock(&R->mu);
+		if (R->s[k % SLOTS].r == DF11_IO)
+			break; /* the caller stops there */
+	}
+	return NULL;
+}
+
+df11_result df11_dread_start(const char *path, const uint8_t *map,
+			     const df11_dread_item *items, size_t n,
+			     df11_dread **R_ret)
+{
+	*R_ret = NULL;
+	if (!n)
+		return DF11_OK;
+	df11_dread *R = calloc(1, sizeof *R);
+	if (!R || !(R->st = XXH3_createState())) {
+		free(R);
+		return df11_fail(DF11_NOMEM, "direct reader");
+	}
+	R->path = path;
+	R->map = map;
+	R->items = items;
+	R->n = n;
+	/* A file system without O_DIRECT: everything from the mapping. */
+	R->fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (R->fd < 0) {
+		XXH3_freeState(R->st);
+		free(R);
+		return DF11_OK;
+	}
+	pthread_mutex_init(&R->mu, NULL);
+	pthread_cond_init(&R->cv, NULL);
+	if (pthread_create(&R->tid, NULL, dread_main, R)) {
+		df11_dread_free(R);
+		return df11_fail(DF11_NOMEM, "cannot start the reader thread");
+	}
+	R->running = 1;
+	*R_ret = R;
+	return DF11_OK;
+}
+
+df11_result df11_dread_get(df11_dread *R, size_t k, const uint8_t **p_ret)
+{
+	*p_ret = NULL;
+	pthread_mutex_lock(&R->mu);
+	while (R->done <= k && R->running && !R->stop) {
+		/* An item past a failed read is never read. */
+		if (R->done && R->s[(R->done - 1) % SLOTS].r == DF11_IO)
+			break;
+		pthread_cond_wait(&R->cv, &R->mu);
+	}
+	int have = R->done > k;
+	pthread_mutex_unlock(&R->mu);
+	const slot *S = &R->s[k % SLOTS];
+	if (!have || S->r == DF11_IO)
+		return R->err ? df11_fail_errno(DF11_IO, R->err, "%s", R->path)
+			      : df11_fail(DF11_IO, "%s: file shrank while read",
+					  R->path);
+	if (S->r)
+		return df11_fail(S->r, "stored bytes differ from their checksum");
+	*p_ret = S->p;
+	return DF11_OK;
+}
+
+void df11_dread_release(df11_dread *R, size_t k)
+{
+	pthread_mutex_lock(&R->mu);
+	if (R->released < k + 1)
+		R->released = k + 1;
+	pthread_cond_broadcast(&R->cv);
+	pthread_mutex_unlock(&R->mu);
+}
+
+void df11_dread_free(df11_dread *R)
+{
+	if (!R)
+		return;
+	if (R->running) {
+		pthread_mutex_lock(&R->mu);
+		R->stop = 1;
+		pthread_cond_broadcast(&R->cv);
+		pthread_mutex_unlock(&R->mu);
+		pthread_join(R->tid, NULL);
+	}
+	pthread_mutex_destroy(&R->mu);
+	pthread_cond_destroy(&R->cv);
+	for (int i = 0; i < SLOTS; i++)
+		if (R->s[i].buf)
+			munmap(R->s[i].buf, R->s[i].cap);
+	close(R->fd);
+	XXH3_freeState(R->st);
+	free(R);
+}
