@@ -1201,6 +1201,7 @@ static df11_result make_parents(const char *root, const char *rel)
  * The output is committed only once the check has passed. */
 #define VERIFY_CHUNK ((size_t)2 << 20)
 uint64_t df11_unpack_hash_map_max = (uint64_t)32 << 20;
+uint64_t df11_unpack_direct_max = (uint64_t)16 << 20;
 uint64_t df11_unpack_direct_payloads;
 static int hashed_from_map(const df11_mtensor *t)
 {
@@ -1259,13 +1260,16 @@ typedef struct unpack_state {
 	df11_pack_stats st;
 } unpack_state;
 
-/* Payloads the direct reader takes, in the order unpack meets them: those
- * small enough to be held whole (larger ones are decoded in pieces
- * straight from the mapping, with their pages dropped behind). */
-static int direct_candidate(const df11_mtensor *t)
+/* Payloads the direct reader takes, in the order unpack meets them: the
+ * first tensor of each file, which no tensor before it requested ahead
+ * (each later one is, into the page cache, while the one before it is
+ * decoded), if small enough to be held whole in the reader's buffer
+ * (which the largest sizes). Larger ones are decoded in pieces straight
+ * from the mapping, their pages dropped behind. */
+static int direct_candidate(const df11_mtensor *t, size_t k_in_file)
 {
-	return t->d.compressed && t->d.stored_bytes &&
-	       t->d.stored_bytes <= df11_unpack_hash_map_max;
+	return k_in_file == 0 && t->d.compressed && t->d.stored_bytes &&
+	       t->d.stored_bytes <= df11_unpack_direct_max;
 }
 
 static df11_result stored_differs(const df11_model *m, const df11_mtensor *t)
@@ -1470,9 +1474,18 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 		uint64_t t_pos = pos;
 		pos += t->d.nbytes;
 		last = k + 1 == f->count;
-		/* The next payload streams from the disk meanwhile, into the
-		 * page cache or through the direct reader. */
-		if (!last && !(s->dr && direct_candidate(&t[1])))
+		/* A payload the direct reader takes: its bytes, or NULL (from
+		 * the mapping). */
+		int item = s->dr && direct_candidate(t, k);
+		df11_mtensor held = *t;
+		held.stored = NULL;
+		if (item && (r = df11_dread_get(s->dr, s->next_item,
+						&held.stored))) {
+			r = r == DF11_CHECKSUM ? stored_differs(m, t) : r;
+			break;
+		}
+		/* The next payload streams from the disk meanwhile. */
+		if (!last)
 			prefetch(s->in_fd, (uint64_t)(t[1].stored - m->cmap.p),
 				 t[1].d.stored_bytes);
 		wjob tj = {.fd = fd, .path = path, .check = 1,
@@ -1492,13 +1505,6 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			 * against the original's hash, before anything is
 			 * committed. A failed decode of a payload that differs
 			 * from its hash says so (decode_failed). */
-			int item = s->dr && direct_candidate(t);
-			df11_mtensor held = *t; /* with the reader's bytes */
-			held.stored = NULL;
-			if (item && (r = df11_dread_get(s->dr, s->next_item,
-							&held.stored)))
-				r = r == DF11_CHECKSUM ? stored_differs(m, t)
-						       : r;
 			const df11_mtensor *src = held.stored ? &held : t;
 			if (held.stored)
 				__atomic_fetch_add(&df11_unpack_direct_payloads, 1,
@@ -1552,23 +1558,16 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 static df11_result start_direct_reader(unpack_state *s, const char *input)
 {
 	const df11_model *m = s->m;
-	size_t n = 0;
-	for (size_t i = 0; i < m->nt; i++)
-		n += direct_candidate(&m->t[i]);
-	if (!n)
-		return DF11_OK;
-	if (!(s->items = calloc(n, sizeof *s->items)))
+	if (!(s->items = calloc(m->nf ? m->nf : 1, sizeof *s->items)))
 		return df11_fail(DF11_NOMEM, "unpack");
-	n = 0;
+	size_t n = 0;
 	for (size_t fi = 0; fi < m->nf; fi++) {
 		const df11_mfile *f = &m->f[fi];
-		for (size_t k = 0; f->is_st && k < f->count; k++) {
-			const df11_mtensor *t = &m->t[f->first + k];
-			if (direct_candidate(t))
-				s->items[n++] = (df11_dread_item){
-					(uint64_t)(t->stored - m->cmap.p),
-					t->d.stored_bytes, t->sum_stored};
-		}
+		const df11_mtensor *t = &m->t[f->first];
+		if (f->is_st && f->count && direct_candidate(t, 0))
+			s->items[n++] = (df11_dread_item){
+				(uint64_t)(t->stored - m->cmap.p),
+				t->d.stored_bytes, t->sum_stored};
 	}
 	return df11_dread_start(input, m->cmap.p, s->items, n, &s->dr);
 }

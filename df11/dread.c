@@ -20,9 +20,9 @@
 #define SLOTS 2
 
 typedef struct slot {
-	uint8_t *buf;
-	size_t cap;
-	const uint8_t *p;      /* the item's bytes in buf, or NULL: mapping */
+	uint64_t at, end;      /* the bytes it holds in the ring, if p */
+	const uint8_t *p;      /* the item's bytes in the ring, or NULL:
+				* from the mapping */
 	df11_result r;
 } slot;
 
@@ -32,6 +32,11 @@ struct df11_dread {
 	const uint8_t *map;
 	const df11_dread_item *items;
 	size_t n;
+	/* One buffer for both items in flight, no larger than the largest
+	 * item's reads: what the reader holds is bounded like a payload
+	 * the decoder would map. Touched as used, huge pages. */
+	uint8_t *ring;
+	uint64_t ring_size;
 	slot s[SLOTS];         /* item k in s[k % SLOTS] */
 	XXH3_state_t *st;
 	pthread_t tid;
@@ -45,35 +50,56 @@ struct df11_dread {
 	int err;               /* errno of a failed read; 0: the file shrank */
 };
 
-/* Reads item k into its slot. A slot left without bytes (p NULL, r OK)
- * sends the caller to the mapping. */
+/* The aligned file range that holds item k. */
+static void item_span(const df11_dread_item *it, uint64_t *a, uint64_t *z)
+{
+	*a = it->off & ~(DIO_ALIGN - 1);
+	*z = (it->off + it->len + DIO_ALIGN - 1) & ~(DIO_ALIGN - 1);
+}
+
+/* Where in the ring item k's span bytes go: after the item before it if
+ * that one is still held and there is room, else at the start once that
+ * is free; UINT64_MAX if it must wait. Called with mu held. */
+static uint64_t ring_place(const df11_dread *R, size_t k, uint64_t span)
+{
+	const slot *prev = k ? &R->s[(k - 1) % SLOTS] : NULL;
+	if (!prev || R->released >= k || !prev->p)
+		return 0;
+	if (prev->end + span <= R->ring_size)
+		return prev->end;
+	return span <= prev->at ? 0 : UINT64_MAX;
+}
+
+/* Reads item k into the ring, once there is room for it. A slot left
+ * without bytes (p NULL, r OK) sends the caller to the mapping: an item
+ * in the page cache, or one that could not be read directly (no memory,
+ * O_DIRECT refused). */
 static void read_item(df11_dread *R, size_t k)
 {
 	const df11_dread_item *it = &R->items[k];
 	slot *S = &R->s[k % SLOTS];
 	S->p = NULL;
 	S->r = DF11_OK;
-	if (R->refused || !it->len ||
+	uint64_t a, z;
+	item_span(it, &a, &z);
+	pthread_mutex_lock(&R->mu);
+	uint64_t at0;
+	while ((at0 = ring_place(R, k, z - a)) == UINT64_MAX && !R->stop)
+		pthread_cond_wait(&R->cv, &R->mu);
+	int stop = R->stop;
+	pthread_mutex_unlock(&R->mu);
+	if (stop || R->refused || !it->len ||
 	    !df11_mostly_uncached(R->map + it->off, it->len))
 		return;
-	uint64_t a = it->off & ~(DIO_ALIGN - 1), e = it->off + it->len;
-	uint64_t z = (e + DIO_ALIGN - 1) & ~(DIO_ALIGN - 1);
-	if (S->cap < z - a) {
-		if (S->buf)
-			munmap(S->buf, S->cap);
-		S->cap = 0;
-		size_t cap = (size_t)(z - a + DF11_HUGE_PAGE - 1) &
-			     ~(DF11_HUGE_PAGE - 1);
-		/* Short of memory, the mapping does with less. */
-		if (!(S->buf = df11_huge_map(cap)))
-			return;
-		S->cap = cap;
-	}
+	if (!R->ring && !(R->ring = df11_huge_map((size_t)R->ring_size)))
+		return;
+	uint8_t *buf = R->ring + at0;
 	XXH3_64bits_reset(R->st);
+	uint64_t e = it->off + it->len;
 	for (uint64_t at = a; at < e;) {
 		uint64_t want = z - at < DIO_CHUNK ? z - at : DIO_CHUNK;
 		ssize_t g = at % DIO_ALIGN ? 0 :
-			    pread(R->fd, S->buf + (at - a), (size_t)want, (off_t)at);
+			    pread(R->fd, buf + (at - a), (size_t)want, (off_t)at);
 		if (g < 0 && errno == EINTR)
 			continue;
 		if (g < 0 && errno == EINVAL && at == a) {
@@ -88,14 +114,17 @@ static void read_item(df11_dread *R, size_t k)
 		uint64_t hb = at > it->off ? at : it->off;
 		uint64_t he = at + (uint64_t)g < e ? at + (uint64_t)g : e;
 		if (he > hb)
-			XXH3_64bits_update(R->st, S->buf + (hb - a),
+			XXH3_64bits_update(R->st, buf + (hb - a),
 					   (size_t)(he - hb));
 		at += (uint64_t)g;
 	}
-	if (XXH3_64bits_digest(R->st) != it->sum)
+	if (XXH3_64bits_digest(R->st) != it->sum) {
 		S->r = DF11_CHECKSUM;
-	else
-		S->p = S->buf + (it->off - a);
+		return;
+	}
+	S->at = at0;
+	S->end = at0 + (z - a);
+	S->p = buf + (it->off - a);
 }
 
 static void *dread_main(void *arg)
@@ -136,6 +165,13 @@ df11_result df11_dread_start(const char *path, const uint8_t *map,
 	R->map = map;
 	R->items = items;
 	R->n = n;
+	for (size_t k = 0; k < n; k++) {
+		uint64_t a, z;
+		item_span(&items[k], &a, &z);
+		if (R->ring_size < z - a)
+			R->ring_size = z - a;
+	}
+	R->ring_size = (R->ring_size + DF11_HUGE_PAGE - 1) & ~(uint64_t)(DF11_HUGE_PAGE - 1);
 	/* A file system without O_DIRECT: everything from the mapping. */
 	R->fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	if (R->fd < 0) {
@@ -199,9 +235,8 @@ void df11_dread_free(df11_dread *R)
 	}
 	pthread_mutex_destroy(&R->mu);
 	pthread_cond_destroy(&R->cv);
-	for (int i = 0; i < SLOTS; i++)
-		if (R->s[i].buf)
-			munmap(R->s[i].buf, R->s[i].cap);
+	if (R->ring)
+		munmap(R->ring, (size_t)R->ring_size);
 	close(R->fd);
 	XXH3_freeState(R->st);
 	free(R);

@@ -102,11 +102,13 @@ df11_result df11_dfl_unpack(df11_model *m, const char *output,
  * files. */
 extern uint64_t df11_pack_direct_read_min;
 extern uint64_t df11_pack_direct_write_min;
-/* df11_unpack takes a payload of at most this many bytes (32 MiB) whole:
- * read with O_DIRECT if it is not in the page cache (df11/dread.h), else
- * checked from the mapping; a larger one is checked through pread. Tests
- * set it to reach every path. */
+/* df11_unpack checks a payload of at most df11_unpack_hash_map_max bytes
+ * (32 MiB) from the mapping, a larger one through pread; the first
+ * payload of a file, if at most df11_unpack_direct_max bytes (16 MiB)
+ * and not in the page cache, is read whole with O_DIRECT instead
+ * (df11/dread.h). Tests set them to reach every path. */
 extern uint64_t df11_unpack_hash_map_max;
+extern uint64_t df11_unpack_direct_max;
 /* Payloads df11_unpack has taken from direct reads, for tests to see
  * which path ran. */
 extern uint64_t df11_unpack_direct_payloads;
