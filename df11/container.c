@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "df11.h"
+#include "common/ahead.h"
 #include "common/error.h"
 #include "codec/encode_stream.h"
 #include "codec/format.h"
@@ -544,67 +545,45 @@ typedef struct preader {
 	const char *path;
 	uint64_t off, len;     /* the tensor's bytes in the file */
 	uint64_t piece;        /* bytes per piece (whole blocks) */
-	uint64_t n_pieces;
-	uint8_t *buf[RD_BUFS];
+	uint8_t *buf[RD_BUFS]; /* piece k in buf[k % RD_BUFS] */
 	size_t cap;
-	pthread_t tid;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	uint64_t ready;        /* pieces read */
-	uint64_t released;     /* pieces the consumer is done with */
-	int stop, running;
-	df11_result err;
+	df11_ahead A;
+	df11_result err;       /* of the failed read */
 	char msg[300];
 } preader;
 
-static void *preader_main(void *arg)
+/* Reads piece k (the thread's work); nonzero on failure. */
+static int preader_read(void *ctx, size_t k)
 {
-	preader *R = arg;
-	for (uint64_t k = 0; k < R->n_pieces; k++) {
-		pthread_mutex_lock(&R->mu);
-		while (k - R->released >= RD_BUFS && !R->stop)
-			pthread_cond_wait(&R->cv, &R->mu);
-		int stop = R->stop;
-		pthread_mutex_unlock(&R->mu);
-		if (stop)
-			break;
-		uint64_t b = R->off + k * R->piece;
-		uint64_t e = R->off + (k + 1) * R->piece < R->off + R->len ?
-				     R->off + (k + 1) * R->piece : R->off + R->len;
-		uint64_t a = b & ~(uint64_t)(DF11_OUT_BLOCK - 1);
-		uint64_t z = (e + DF11_OUT_BLOCK - 1) & ~(uint64_t)(DF11_OUT_BLOCK - 1);
-		uint8_t *dst = R->buf[k % RD_BUFS];
-		df11_result r = DF11_OK;
-		for (uint64_t at = a; at < e;) {
-			ssize_t g = pread(R->fd, dst + (at - a), (size_t)(z - at),
-					  (off_t)at);
-			if (g < 0 && errno == EINTR)
-				continue;
-			if (g <= 0) {
-				r = g < 0 ? df11_fail_errno(DF11_IO, errno, "%s",
-							    R->path)
-					  : df11_fail(DF11_IO, "%s: file shrank "
-						      "while read", R->path);
-				break;
-			}
-			at += (uint64_t)g;
-		}
-		pthread_mutex_lock(&R->mu);
-		if (r) {
+	preader *R = ctx;
+	uint64_t b = R->off + k * R->piece;
+	uint64_t e = R->off + (k + 1) * R->piece < R->off + R->len ?
+			     R->off + (k + 1) * R->piece : R->off + R->len;
+	uint64_t a = b & ~(uint64_t)(DF11_OUT_BLOCK - 1);
+	uint64_t z = (e + DF11_OUT_BLOCK - 1) & ~(uint64_t)(DF11_OUT_BLOCK - 1);
+	uint8_t *dst = R->buf[k % RD_BUFS];
+	for (uint64_t at = a; at < e;) {
+		ssize_t g = pread(R->fd, dst + (at - a), (size_t)(z - at),
+				  (off_t)at);
+		if (g < 0 && errno == EINTR)
+			continue;
+		if (g <= 0) {
+			df11_result r = g < 0 ? df11_fail_errno(DF11_IO, errno,
+								"%s", R->path)
+					      : df11_fail(DF11_IO, "%s: file "
+							  "shrank while read",
+							  R->path);
 			R->err = r;
 			snprintf(R->msg, sizeof R->msg, "%s", error_detail(r));
-		} else {
-			R->ready = k + 1;
+			return 1;
 		}
-		pthread_cond_broadcast(&R->cv);
-		pthread_mutex_unlock(&R->mu);
-		if (r)
-			break;
+		at += (uint64_t)g;
 	}
-	return NULL;
+	return 0;
 }
 
-/* Starts reading bytes [off, off + len) of the file, piece by piece. */
+/* Starts reading bytes [off, off + len) of the file, piece by piece, at
+ * most RD_BUFS pieces ahead. */
 static df11_result preader_start(preader *R, uint64_t off, uint64_t len,
 				 uint64_t piece)
 {
@@ -626,31 +605,16 @@ static df11_result preader_start(preader *R, uint64_t off, uint64_t len,
 	R->off = off;
 	R->len = len;
 	R->piece = piece;
-	R->n_pieces = (len + piece - 1) / piece;
-	R->ready = R->released = 0;
-	R->stop = 0;
 	R->err = DF11_OK;
-	pthread_mutex_init(&R->mu, NULL);
-	pthread_cond_init(&R->cv, NULL);
-	if (pthread_create(&R->tid, NULL, preader_main, R)) {
-		pthread_mutex_destroy(&R->mu);
-		pthread_cond_destroy(&R->cv);
-		return df11_fail(DF11_NOMEM, "cannot start the reader thread");
-	}
-	R->running = 1;
-	return DF11_OK;
+	return df11_ahead_start(&R->A, (size_t)((len + piece - 1) / piece),
+				RD_BUFS, preader_read, R);
 }
 
 /* Piece k (in order), once read. */
 static df11_result preader_get(preader *R, uint64_t k, const uint16_t **src)
 {
-	pthread_mutex_lock(&R->mu);
-	while (R->ready <= k && !R->err)
-		pthread_cond_wait(&R->cv, &R->mu);
-	df11_result r = R->ready > k ? DF11_OK : R->err;
-	pthread_mutex_unlock(&R->mu);
-	if (r)
-		return df11_fail(r, "%s", R->msg);
+	if (!df11_ahead_wait(&R->A, (size_t)k))
+		return df11_fail(R->err ? R->err : DF11_IO, "%s", R->msg);
 	uint64_t b = R->off + k * R->piece;
 	*src = (const uint16_t *)(const void *)(R->buf[k % RD_BUFS] +
 						  b % DF11_OUT_BLOCK);
@@ -659,24 +623,12 @@ static df11_result preader_get(preader *R, uint64_t k, const uint16_t **src)
 
 static void preader_release(preader *R, uint64_t k)
 {
-	pthread_mutex_lock(&R->mu);
-	R->released = k + 1;
-	pthread_cond_broadcast(&R->cv);
-	pthread_mutex_unlock(&R->mu);
+	df11_ahead_release(&R->A, (size_t)k);
 }
 
 static void preader_stop(preader *R)
 {
-	if (!R->running)
-		return;
-	pthread_mutex_lock(&R->mu);
-	R->stop = 1;
-	pthread_cond_broadcast(&R->cv);
-	pthread_mutex_unlock(&R->mu);
-	pthread_join(R->tid, NULL);
-	pthread_mutex_destroy(&R->mu);
-	pthread_cond_destroy(&R->cv);
-	R->running = 0;
+	df11_ahead_stop(&R->A);
 }
 
 static void preader_free(preader *R)

@@ -3,11 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/ahead.h"
 #include "common/error.h"
 #include "df11/safetensors.h"
 #include "df11/xxh.h"
@@ -39,13 +39,7 @@ struct df11_dread {
 	uint64_t ring_size;
 	slot s[SLOTS];         /* item k in s[k % SLOTS] */
 	XXH3_state_t *st;
-	pthread_t tid;
-	int running;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	size_t done;           /* items whose slot is filled */
-	size_t released;       /* items the caller is done with */
-	int stop;
+	df11_ahead A;          /* the thread, SLOTS items ahead */
 	int refused;           /* the file system refused a direct read */
 	int err;               /* errno of a failed read; 0: the file shrank */
 };
@@ -63,7 +57,7 @@ static void item_span(const df11_dread_item *it, uint64_t *a, uint64_t *z)
 static uint64_t ring_place(const df11_dread *R, size_t k, uint64_t span)
 {
 	const slot *prev = k ? &R->s[(k - 1) % SLOTS] : NULL;
-	if (!prev || R->released >= k || !prev->p)
+	if (!prev || R->A.released >= k || !prev->p)
 		return 0;
 	if (prev->end + span <= R->ring_size)
 		return prev->end;
@@ -82,12 +76,12 @@ static void read_item(df11_dread *R, size_t k)
 	S->r = DF11_OK;
 	uint64_t a, z;
 	item_span(it, &a, &z);
-	pthread_mutex_lock(&R->mu);
+	pthread_mutex_lock(&R->A.mu);
 	uint64_t at0;
-	while ((at0 = ring_place(R, k, z - a)) == UINT64_MAX && !R->stop)
-		pthread_cond_wait(&R->cv, &R->mu);
-	int stop = R->stop;
-	pthread_mutex_unlock(&R->mu);
+	while ((at0 = ring_place(R, k, z - a)) == UINT64_MAX && !R->A.stop)
+		pthread_cond_wait(&R->A.cv, &R->A.mu);
+	int stop = R->A.stop;
+	pthread_mutex_unlock(&R->A.mu);
 	if (stop || R->refused || !it->len ||
 	    !df11_mostly_uncached(R->map + it->off, it->len))
 		return;
@@ -127,26 +121,13 @@ static void read_item(df11_dread *R, size_t k)
 	S->p = buf + (it->off - a);
 }
 
-static void *dread_main(void *arg)
+/* The thread's work: item k read (or left to the mapping); nonzero when
+ * a read failed, which ends the reading there. */
+static int dread_work(void *ctx, size_t k)
 {
-	df11_dread *R = arg;
-	for (size_t k = 0; k < R->n; k++) {
-		pthread_mutex_lock(&R->mu);
-		while (k - R->released >= SLOTS && !R->stop)
-			pthread_cond_wait(&R->cv, &R->mu);
-		int stop = R->stop;
-		pthread_mutex_unlock(&R->mu);
-		if (stop)
-			break;
-		read_item(R, k);
-		pthread_mutex_lock(&R->mu);
-		R->done = k + 1;
-		pthread_cond_broadcast(&R->cv);
-		pthread_mutex_unlock(&R->mu);
-		if (R->s[k % SLOTS].r == DF11_IO)
-			break; /* the caller stops there */
-	}
-	return NULL;
+	df11_dread *R = ctx;
+	read_item(R, k);
+	return R->s[k % SLOTS].r == DF11_IO;
 }
 
 df11_result df11_dread_start(const char *path, const uint8_t *map,
@@ -171,7 +152,8 @@ df11_result df11_dread_start(const char *path, const uint8_t *map,
 		if (R->ring_size < z - a)
 			R->ring_size = z - a;
 	}
-	R->ring_size = (R->ring_size + DF11_HUGE_PAGE - 1) & ~(uint64_t)(DF11_HUGE_PAGE - 1);
+	R->ring_size = (R->ring_size + DF11_HUGE_PAGE - 1) &
+		       ~(uint64_t)(DF11_HUGE_PAGE - 1);
 	/* A file system without O_DIRECT: everything from the mapping. */
 	R->fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	if (R->fd < 0) {
@@ -179,13 +161,11 @@ df11_result df11_dread_start(const char *path, const uint8_t *map,
 		free(R);
 		return DF11_OK;
 	}
-	pthread_mutex_init(&R->mu, NULL);
-	pthread_cond_init(&R->cv, NULL);
-	if (pthread_create(&R->tid, NULL, dread_main, R)) {
+	df11_result r = df11_ahead_start(&R->A, n, SLOTS, dread_work, R);
+	if (r) {
 		df11_dread_free(R);
-		return df11_fail(DF11_NOMEM, "cannot start the reader thread");
+		return r;
 	}
-	R->running = 1;
 	*R_ret = R;
 	return DF11_OK;
 }
@@ -193,17 +173,8 @@ df11_result df11_dread_start(const char *path, const uint8_t *map,
 df11_result df11_dread_get(df11_dread *R, size_t k, const uint8_t **p_ret)
 {
 	*p_ret = NULL;
-	pthread_mutex_lock(&R->mu);
-	while (R->done <= k && R->running && !R->stop) {
-		/* An item past a failed read is never read. */
-		if (R->done && R->s[(R->done - 1) % SLOTS].r == DF11_IO)
-			break;
-		pthread_cond_wait(&R->cv, &R->mu);
-	}
-	int have = R->done > k;
-	pthread_mutex_unlock(&R->mu);
 	const slot *S = &R->s[k % SLOTS];
-	if (!have || S->r == DF11_IO)
+	if (!df11_ahead_wait(&R->A, k))
 		return R->err ? df11_fail_errno(DF11_IO, R->err, "%s", R->path)
 			      : df11_fail(DF11_IO, "%s: file shrank while read",
 					  R->path);
@@ -215,26 +186,14 @@ df11_result df11_dread_get(df11_dread *R, size_t k, const uint8_t **p_ret)
 
 void df11_dread_release(df11_dread *R, size_t k)
 {
-	pthread_mutex_lock(&R->mu);
-	if (R->released < k + 1)
-		R->released = k + 1;
-	pthread_cond_broadcast(&R->cv);
-	pthread_mutex_unlock(&R->mu);
+	df11_ahead_release(&R->A, k);
 }
 
 void df11_dread_free(df11_dread *R)
 {
 	if (!R)
 		return;
-	if (R->running) {
-		pthread_mutex_lock(&R->mu);
-		R->stop = 1;
-		pthread_cond_broadcast(&R->cv);
-		pthread_mutex_unlock(&R->mu);
-		pthread_join(R->tid, NULL);
-	}
-	pthread_mutex_destroy(&R->mu);
-	pthread_cond_destroy(&R->cv);
+	df11_ahead_stop(&R->A);
 	if (R->ring)
 		munmap(R->ring, (size_t)R->ring_size);
 	close(R->fd);

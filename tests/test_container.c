@@ -31,6 +31,15 @@ static void assert_same_file(const char *a, const char *b)
 	free(pb);
 }
 
+/* File name under folders a and b: the same bytes. */
+static void assert_same_in(const char *a, const char *b, const char *name)
+{
+	char *pa = path_join(a, name), *pb = path_join(b, name);
+	assert_same_file(pa, pb);
+	free(pa);
+	free(pb);
+}
+
 /* No temporary files left next to outputs. */
 static void assert_no_temp(const char *dir)
 {
@@ -183,12 +192,8 @@ static void test_folder_roundtrip(void **state)
 		"tokenizer.json", "original/params.json", "empty.txt",
 		"model.safetensors.index.json",
 	};
-	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-		char *a = path_join(in, files[i]), *b = path_join(out, files[i]);
-		assert_same_file(a, b);
-		free(a);
-		free(b);
-	}
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+		assert_same_in(in, out, files[i]);
 	df11_model *m;
 	assert_int_equal(df11_model_open(ct, &m), DF11_OK);
 	const void *p;
@@ -375,10 +380,7 @@ static void test_unpack_cold(void **state)
 			char name[64];
 			snprintf(name, sizeof name,
 				 "model-%05d-of-00003.safetensors", i + 1);
-			char *a = path_join(in, name), *b = path_join(out, name);
-			assert_same_file(a, b);
-			free(a);
-			free(b);
+			assert_same_in(in, out, name);
 		}
 		assert_int_equal(df11_unpack_direct_payloads - before,
 				 direct ? 3 - cached_one : 0);
