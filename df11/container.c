@@ -91,30 +91,26 @@ typedef struct writer {
 	char msg[400];
 } writer;
 
-static void drop_pages(const uint8_t *p, uint64_t len)
+/* Mapped input bytes [p, p + len) leave RSS; the page cache keeps them.
+ * The drop reaches back up to a huge page before p (not below lo, where
+ * the mapping or the tensor starts): the page cache holds large folios
+ * (up to 2 MiB), and a fault maps the folio it hits whole, so a fault
+ * past a range already dropped brought back that range's last pages,
+ * which nothing dropped again. Warm, a 24.5 GB checkpoint's decode kept
+ * 200 MB of such pages mapped (peak RSS 300 MiB) until drops reached
+ * back. */
+static void drop_pages(const uint8_t *lo, const uint8_t *p, uint64_t len)
 {
-	/* The pages stay in the page cache; they only leave our RSS. */
+	const uint8_t *from = (uint64_t)(p - lo) > DF11_HUGE_PAGE ?
+				      p - DF11_HUGE_PAGE : lo;
+	/* Whole pages inside the range only: an edge page is shared with
+	 * bytes still to be read. */
 	long pg = sysconf(_SC_PAGESIZE);
-	uintptr_t a = ((uintptr_t)p + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+	uintptr_t a = ((uintptr_t)from + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
 	uintptr_t e = ((uintptr_t)p + len) & ~((uintptr_t)pg - 1);
 	if (e > a)
 		madvise((void *)a, e - a, MADV_DONTNEED);
 }
-
-/* Drops mapped bytes [p, p + len) and up to a huge page before them (not
- * below lo, where the mapping or the tensor starts). The page cache holds
- * large folios (up to 2 MiB), and a fault maps the folio it hits whole:
- * a fault past a range already dropped brings back that range's last
- * pages, which nothing would drop again. Warm, a 24.5 GB checkpoint's
- * decode kept 200 MB of such pages mapped (peak RSS 300 MiB) until
- * drops reached back. */
-static void drop_back(const uint8_t *lo, const uint8_t *p, uint64_t len)
-{
-	const uint8_t *a = (uint64_t)(p - lo) > DF11_HUGE_PAGE ?
-				   p - DF11_HUGE_PAGE : lo;
-	drop_pages(a, (uint64_t)(p + len - a));
-}
-
 
 /* Hashes and writes in chunks small enough to stay in cache between the
  * two, so the bytes come from memory once. */
@@ -198,7 +194,7 @@ static df11_result run_job(writer *w, const wjob *j)
 	/* Input pages we no longer need leave our RSS before the (slow)
 	 * write, so the next tensor's pages do not stack on top of them. */
 	if (j->drop && j->drop != j->data)
-		drop_pages(j->drop, j->drop_len);
+		drop_pages(j->drop, j->drop, j->drop_len);
 	if (j->segs || j->hash_file)
 		return run_positional(w, j);
 	df11_out *o = writer_out(w, j);
@@ -223,7 +219,7 @@ static df11_result run_job(writer *w, const wjob *j)
 			return r;
 		/* Mapped input leaves RSS as it is written. */
 		if (j->drop && j->drop == j->data)
-			drop_pages(j->data + at, n);
+			drop_pages(j->data, j->data + at, n);
 		at += n;
 	}
 	w->pos += j->len;
@@ -240,7 +236,7 @@ static df11_result run_job(writer *w, const wjob *j)
 					 j->what);
 	}
 	if (j->drop && j->drop == j->data)
-		drop_pages(j->drop, j->drop_len);
+		drop_pages(j->drop, j->drop, j->drop_len);
 	if (j->close_fd && w->pos != j->final_size)
 		return df11_fail(DF11_BAD_DATA, "%s: %llu bytes written, expected "
 				 "%llu", j->path, (unsigned long long)w->pos,
@@ -744,7 +740,7 @@ static void piece_done(pack_state *s, const df11_mtensor *t, uint64_t first,
 {
 	const df11_mfile *f = &s->m->f[t->file];
 	uint64_t end = (uint64_t)(t->stored - f->map.p) + 2 * (first + cnt);
-	drop_back(f->map.p, t->stored + 2 * first, 2 * cnt);
+	drop_pages(f->map.p, t->stored + 2 * first, 2 * cnt);
 	/* Cold input: the next piece streams in while this one is coded
 	 * (not past the tensor: the next one may be read with O_DIRECT). */
 	uint64_t left = 2 * (t->d.n_elems - first - cnt);
@@ -1266,7 +1262,7 @@ static int payload_intact(unpack_state *s, const df11_mtensor *t)
 		uint64_t n = t->d.stored_bytes - at < DECODE_CHUNK
 				     ? t->d.stored_bytes - at : DECODE_CHUNK;
 		XXH3_64bits_update(s->xxh, t->stored + at, (size_t)n);
-		drop_pages(t->stored + at, n);
+		drop_pages(t->stored, t->stored + at, n);
 	}
 	return XXH3_64bits_digest(s->xxh) == t->sum_stored;
 }
@@ -1378,13 +1374,13 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 			return r == DF11_NOMEM ? r : decode_failed(s->m, t, r);
 		}
 		if (!keep)
-			drop_back(t->stored, t->stored + sm_off + sm_width * first,
+			drop_pages(t->stored, t->stored + sm_off + sm_width * first,
 				   sm_width * cnt);
 		if (!keep && L->codec == DF11_CODEC_HUFFMAN && first + cnt < n) {
 			/* Stream bytes before the block the next piece starts
 			 * in are done with. */
 			uint64_t upto = (df11_block_of(&P, first + cnt) << bits_log2) / 8;
-			drop_back(t->stored, P.stream + dropped, upto - dropped);
+			drop_pages(t->stored, P.stream + dropped, upto - dropped);
 			dropped = upto;
 		}
 		wjob j = *tj;
@@ -1440,6 +1436,10 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 		uint64_t t_pos = pos;
 		pos += t->d.nbytes;
 		last = k + 1 == f->count;
+		/* The next payload streams from the disk meanwhile. */
+		if (!last)
+			prefetch(s->in_fd, (uint64_t)(t[1].stored - m->cmap.p),
+				 t[1].d.stored_bytes);
 		/* A payload the direct reader takes: its bytes, or NULL (from
 		 * the mapping). */
 		int item = s->dr && direct_candidate(t, k);
@@ -1450,10 +1450,6 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			r = r == DF11_CHECKSUM ? stored_differs(m, t) : r;
 			break;
 		}
-		/* The next payload streams from the disk meanwhile. */
-		if (!last)
-			prefetch(s->in_fd, (uint64_t)(t[1].stored - m->cmap.p),
-				 t[1].d.stored_bytes);
 		wjob tj = {.fd = fd, .path = path, .check = 1,
 			   .expect = t->sum_orig, .what = t->name, .buf = -1,
 			   .close_fd = last, .final_size = f->orig_size,
@@ -1475,7 +1471,7 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			if (held.stored)
 				__atomic_fetch_add(&df11_unpack_direct_payloads, 1,
 						   __ATOMIC_RELAXED);
-			if (!r && (r = df11_mtensor_payload_check(m, src)))
+			if ((r = df11_mtensor_payload_check(m, src)))
 				r = decode_failed(m, src, r);
 			/* Bytes the reader holds were checked as they came. */
 			int checking = !r && !held.stored && pverify_start(s, t);
@@ -1493,7 +1489,7 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 				df11_dread_release(s->dr, s->next_item++);
 			/* The payload's pages leave RSS (the cache keeps them). */
 			if (!held.stored)
-				drop_back(m->cmap.p, t->stored, t->d.stored_bytes);
+				drop_pages(m->cmap.p, t->stored, t->d.stored_bytes);
 			if (!r)
 				r = vr;
 			if (r)
@@ -1761,9 +1757,9 @@ static void verify_file(verifier *v, df11_model *m, const df11_model *o,
 					  of->name);
 				bad(v, t->name, DF11_CHECKSUM);
 			}
-			drop_back(of->map.p, ot->stored, ot->d.nbytes);
+			drop_pages(of->map.p, ot->stored, ot->d.nbytes);
 		}
-		drop_back(m->cmap.p, t->stored, t->d.stored_bytes);
+		drop_pages(m->cmap.p, t->stored, t->d.stored_bytes);
 	}
 }
 

@@ -17,12 +17,9 @@
 #define DIO_ALIGN ((uint64_t)4096)
 /* Read and hashed a chunk at a time, so the hash finds it in cache. */
 #define DIO_CHUNK ((uint64_t)2 << 20)
-#define SLOTS 2
-
+/* The item read, or left to the mapping. */
 typedef struct slot {
-	uint64_t at, end;      /* the bytes it holds in the ring, if p */
-	const uint8_t *p;      /* the item's bytes in the ring, or NULL:
-				* from the mapping */
+	const uint8_t *p;      /* its bytes in buf, or NULL: from the mapping */
 	df11_result r;
 } slot;
 
@@ -32,62 +29,40 @@ struct df11_dread {
 	const uint8_t *map;
 	const df11_dread_item *items;
 	size_t n;
-	/* One buffer for both items in flight, no larger than the largest
-	 * item's reads: what the reader holds is bounded like a payload
-	 * the decoder would map. Touched as used, huge pages. */
-	uint8_t *ring;
-	uint64_t ring_size;
-	slot s[SLOTS];         /* item k in s[k % SLOTS] */
+	/* The largest item's reads, huge pages, reused: the next item is
+	 * read once the caller has released the one before. */
+	uint8_t *buf;
+	uint64_t cap;
+	slot s;                /* of the last item read */
 	XXH3_state_t *st;
-	df11_ahead A;          /* the thread, SLOTS items ahead */
+	df11_ahead A;          /* the thread, one item ahead */
 	int refused;           /* the file system refused a direct read */
 	int err;               /* errno of a failed read; 0: the file shrank */
 };
 
-/* The aligned file range that holds item k. */
+/* The aligned file range that holds an item. */
 static void item_span(const df11_dread_item *it, uint64_t *a, uint64_t *z)
 {
 	*a = it->off & ~(DIO_ALIGN - 1);
 	*z = (it->off + it->len + DIO_ALIGN - 1) & ~(DIO_ALIGN - 1);
 }
 
-/* Where in the ring item k's span bytes go: after the item before it if
- * that one is still held and there is room, else at the start once that
- * is free; UINT64_MAX if it must wait. Called with mu held. */
-static uint64_t ring_place(const df11_dread *R, size_t k, uint64_t span)
-{
-	const slot *prev = k ? &R->s[(k - 1) % SLOTS] : NULL;
-	if (!prev || R->A.released >= k || !prev->p)
-		return 0;
-	if (prev->end + span <= R->ring_size)
-		return prev->end;
-	return span <= prev->at ? 0 : UINT64_MAX;
-}
-
-/* Reads item k into the ring, once there is room for it. A slot left
- * without bytes (p NULL, r OK) sends the caller to the mapping: an item
- * in the page cache, or one that could not be read directly (no memory,
- * O_DIRECT refused). */
+/* Reads item k. A slot left without bytes (p NULL, r OK) sends the
+ * caller to the mapping: an item in the page cache, or one that could
+ * not be read directly (no memory, O_DIRECT refused). */
 static void read_item(df11_dread *R, size_t k)
 {
 	const df11_dread_item *it = &R->items[k];
-	slot *S = &R->s[k % SLOTS];
+	slot *S = &R->s;
 	S->p = NULL;
 	S->r = DF11_OK;
+	if (R->refused || !df11_mostly_uncached(R->map + it->off, it->len))
+		return;
+	if (!R->buf && !(R->buf = df11_huge_map((size_t)R->cap)))
+		return;
 	uint64_t a, z;
 	item_span(it, &a, &z);
-	pthread_mutex_lock(&R->A.mu);
-	uint64_t at0;
-	while ((at0 = ring_place(R, k, z - a)) == UINT64_MAX && !R->A.stop)
-		pthread_cond_wait(&R->A.cv, &R->A.mu);
-	int stop = R->A.stop;
-	pthread_mutex_unlock(&R->A.mu);
-	if (stop || R->refused || !it->len ||
-	    !df11_mostly_uncached(R->map + it->off, it->len))
-		return;
-	if (!R->ring && !(R->ring = df11_huge_map((size_t)R->ring_size)))
-		return;
-	uint8_t *buf = R->ring + at0;
+	uint8_t *buf = R->buf;
 	XXH3_64bits_reset(R->st);
 	uint64_t e = it->off + it->len;
 	for (uint64_t at = a; at < e;) {
@@ -112,13 +87,10 @@ static void read_item(df11_dread *R, size_t k)
 					   (size_t)(he - hb));
 		at += (uint64_t)g;
 	}
-	if (XXH3_64bits_digest(R->st) != it->sum) {
+	if (XXH3_64bits_digest(R->st) != it->sum)
 		S->r = DF11_CHECKSUM;
-		return;
-	}
-	S->at = at0;
-	S->end = at0 + (z - a);
-	S->p = buf + (it->off - a);
+	else
+		S->p = buf + (it->off - a);
 }
 
 /* The thread's work: item k read (or left to the mapping); nonzero when
@@ -127,7 +99,7 @@ static int dread_work(void *ctx, size_t k)
 {
 	df11_dread *R = ctx;
 	read_item(R, k);
-	return R->s[k % SLOTS].r == DF11_IO;
+	return R->s.r == DF11_IO;
 }
 
 df11_result df11_dread_start(const char *path, const uint8_t *map,
@@ -149,11 +121,10 @@ df11_result df11_dread_start(const char *path, const uint8_t *map,
 	for (size_t k = 0; k < n; k++) {
 		uint64_t a, z;
 		item_span(&items[k], &a, &z);
-		if (R->ring_size < z - a)
-			R->ring_size = z - a;
+		if (R->cap < z - a)
+			R->cap = z - a;
 	}
-	R->ring_size = (R->ring_size + DF11_HUGE_PAGE - 1) &
-		       ~(uint64_t)(DF11_HUGE_PAGE - 1);
+	R->cap = (R->cap + DF11_HUGE_PAGE - 1) & ~(uint64_t)(DF11_HUGE_PAGE - 1);
 	/* A file system without O_DIRECT: everything from the mapping. */
 	R->fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	if (R->fd < 0) {
@@ -161,7 +132,7 @@ df11_result df11_dread_start(const char *path, const uint8_t *map,
 		free(R);
 		return DF11_OK;
 	}
-	df11_result r = df11_ahead_start(&R->A, n, SLOTS, dread_work, R);
+	df11_result r = df11_ahead_start(&R->A, n, 1, dread_work, R);
 	if (r) {
 		df11_dread_free(R);
 		return r;
@@ -173,7 +144,7 @@ df11_result df11_dread_start(const char *path, const uint8_t *map,
 df11_result df11_dread_get(df11_dread *R, size_t k, const uint8_t **p_ret)
 {
 	*p_ret = NULL;
-	const slot *S = &R->s[k % SLOTS];
+	const slot *S = &R->s;
 	if (!df11_ahead_wait(&R->A, k))
 		return R->err ? df11_fail_errno(DF11_IO, R->err, "%s", R->path)
 			      : df11_fail(DF11_IO, "%s: file shrank while read",
@@ -194,8 +165,8 @@ void df11_dread_free(df11_dread *R)
 	if (!R)
 		return;
 	df11_ahead_stop(&R->A);
-	if (R->ring)
-		munmap(R->ring, (size_t)R->ring_size);
+	if (R->buf)
+		munmap(R->buf, (size_t)R->cap);
 	close(R->fd);
 	XXH3_freeState(R->st);
 	free(R);

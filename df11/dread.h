@@ -17,7 +17,8 @@
 
 #include "df11.h"
 
-/* A payload: bytes [off, off + len) of the file, whose XXH3-64 is sum. */
+/* A payload: bytes [off, off + len) of the file (len > 0), whose XXH3-64
+ * is sum. */
 typedef struct df11_dread_item {
 	uint64_t off, len, sum;
 } df11_dread_item;
@@ -25,9 +26,9 @@ typedef struct df11_dread_item {
 typedef struct df11_dread df11_dread;
 
 /* Starts reading items[0..n) of the file at path in their order, on a
- * thread of its own, at most two ahead of the caller; map is the file's
- * mapping (the page-cache check). items must stay valid until
- * df11_dread_free. */
+ * thread of its own, into one buffer that the largest sizes: item k + 1
+ * once the caller has released item k. map is the file's mapping (the
+ * page-cache check). items must stay valid until df11_dread_free. */
 df11_result df11_dread_start(const char *path, const uint8_t *map,
 			     const df11_dread_item *items, size_t n,
 			     df11_dread **R_ret);
