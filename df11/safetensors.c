@@ -282,23 +282,26 @@ void df11_advise(const void *p, uint64_t len, int advice)
 		madvise((void *)a, (size_t)((uintptr_t)p + len - a), advice);
 }
 
+/* Pages probed: enough to tell "mostly", and a few microseconds where a
+ * mincore over every page of 11 MB took a quarter of a millisecond. */
+#define UNCACHED_PROBES 16
 int df11_mostly_uncached(const uint8_t *p, uint64_t len)
 {
 	long pg = sysconf(_SC_PAGESIZE);
 	uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
-	size_t n = (size_t)(((uintptr_t)p + len - a + (uintptr_t)pg - 1) /
-			    (uintptr_t)pg);
-	unsigned char *vec = malloc(n);
-	if (!vec)
+	uint64_t n = ((uintptr_t)p + len - a + (uintptr_t)pg - 1) / (uintptr_t)pg;
+	if (!p || !len)
 		return 0;
-	size_t in = 0;
-	if (mincore((void *)a, n * (size_t)pg, vec) == 0)
-		for (size_t i = 0; i < n; i++)
-			in += vec[i] & 1;
-	else
-		in = n;
-	free(vec);
-	return in < n / 2;
+	uint64_t probes = n < UNCACHED_PROBES ? n : UNCACHED_PROBES, in = 0;
+	for (uint64_t i = 0; i < probes; i++) {
+		unsigned char v;
+		/* Page i * n / probes: the first, then spread to the end. */
+		uintptr_t at = a + (uintptr_t)(i * n / probes) * (uintptr_t)pg;
+		if (mincore((void *)at, (size_t)pg, &v) != 0)
+			return 0;
+		in += v & 1;
+	}
+	return in < (probes + 1) / 2;
 }
 
 uint8_t *df11_huge_map(size_t len)

@@ -62,7 +62,8 @@ void df11_unmap(df11_map *m);
  * hint, so failures are ignored. */
 void df11_advise(const void *p, uint64_t len, int advice);
 /* Whether less than half of mapped bytes [p, p + len) are in the page
- * cache (0 if that cannot be told). */
+ * cache, judged from 16 pages spread across them (0 if that cannot be
+ * told). */
 int df11_mostly_uncached(const uint8_t *p, uint64_t len);
 
 /* Anonymous memory in whole huge pages (len a multiple of DF11_HUGE_PAGE
