@@ -102,8 +102,9 @@ df11_result df11_dfl_unpack(df11_model *m, const char *output,
  * files. */
 extern uint64_t df11_pack_direct_read_min;
 extern uint64_t df11_pack_direct_write_min;
-/* df11_unpack checks a payload of at most df11_unpack_hash_map_max bytes
- * (32 MiB) from the mapping, a larger one through pread; the first
+/* df11_unpack hashes a payload of at most df11_unpack_hash_map_max bytes
+ * (32 MiB) from the mapping as it decodes it, a larger one through pread
+ * on a thread of its own; the first
  * payload of a file, if at most df11_unpack_direct_max bytes (16 MiB)
  * and not in the page cache, is read whole with O_DIRECT instead
  * (df11/dread.h). Tests set them to reach every path. */
