@@ -4,10 +4,11 @@
 # one run, interleaved, for each input size, with the page cache warm and
 # cold. Each command's output is checked (byte for byte after a round
 # trip) before anything is timed. Reported per size, mode and program:
-# median wall, user and system seconds of REPEATS runs (to the
-# millisecond, benchmarks/rusage_run.py), the largest peak resident
-# memory (/usr/bin/time), CPU seconds (user + system) per GB of original,
-# and df11's ratios to zstd.
+# median wall, user and system seconds of REPEATS runs, the largest peak
+# resident memory, the median of each run's CPU seconds (user + system)
+# per GB of original, and df11's ratios to zstd. Every figure is the
+# command's own (benchmarks/rusage_run.c: wait4 on the command itself,
+# to the microsecond).
 #
 # usage: benchmarks/bench_e2e.sh [SIZES [THREADS [REPEATS [MODES]]]]
 #   SIZES    comma-separated; a number of bytes (suffix M or G: MiB, GB)
@@ -32,12 +33,10 @@ REPEATS=${3:-3}
 MODES=${4:-warm,cold}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$(cd "${DF11_BIN:-$ROOT/build/bin}" && pwd)
-for p in df11-synth df11-encode df11-decode make_bf16_file; do
+for p in df11-synth df11-encode df11-decode make_bf16_file rusage_run; do
 	[ -x "$BIN/$p" ] || { echo "bench_e2e: $BIN/$p missing (run scripts/build.sh)" >&2; exit 2; }
 done
 command -v zstd >/dev/null || { echo "bench_e2e: zstd not installed" >&2; exit 2; }
-[ -x /usr/bin/time ] || { echo "bench_e2e: /usr/bin/time not installed" >&2; exit 2; }
-command -v python3 >/dev/null || { echo "bench_e2e: python3 not installed" >&2; exit 2; }
 if [ -n "${BENCH_DIR:-}" ]; then
 	W=$BENCH_DIR
 	mkdir -p "$W"
@@ -45,9 +44,10 @@ else
 	W=$(mktemp -d "${TMPDIR:-/tmp}/df11bench.XXXXXX")
 	[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$W"' EXIT
 fi
+# More CPUs than threads: every command runs on CPUs 0..THREADS-1.
 PIN=()
-if command -v taskset >/dev/null && [ "$(nproc)" -gt "$THREADS" ]; then
-	PIN=(taskset -c "0-$((THREADS - 1))")
+if [ "$(nproc)" -gt "$THREADS" ]; then
+	PIN=(--cpus "$THREADS")
 fi
 can_drop() { [ -w /proc/sys/vm/drop_caches ]; }
 
@@ -87,20 +87,19 @@ prepare() {
 	fi
 }
 
-# timed NAME CMD...: appends "wall user sys rss_kb" to $W/NAME.times
-# (benchmarks/rusage_run.py: microseconds, where /usr/bin/time's own
-# figures have 10 ms steps, as coarse as a 16 MiB run).
+# timed NAME CMD...: appends "wall user sys rss_kb" to $W/NAME.times.
 timed() {
 	local name=$1; shift
-	python3 "$ROOT/benchmarks/rusage_run.py" "$W/t.out" "${PIN[@]}" "$@" 2>"$W/err" ||
+	"$BIN/rusage_run" "$W/t.out" "${PIN[@]}" "$@" 2>"$W/err" ||
 		{ echo "bench_e2e: $name failed: $(cat "$W/err")" >&2; exit 1; }
 	cat "$W/t.out" >>"$W/$name.times"
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 col() { cut -d' ' -f"$2" "$W/$1.times" | median; }
+cpu() { awk '{ print $2 + $3 }' "$W/$1.times" | median; } # user + sys
 
 echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1e6 }' /proc/meminfo) RAM"
-echo "threads $THREADS${PIN:+ (pinned: ${PIN[*]})}; median of $REPEATS interleaved runs; peak RSS: the largest"
+echo "threads $THREADS${PIN:+ (pinned to CPUs 0-$((THREADS - 1)))}; median of $REPEATS interleaved runs; peak RSS: the largest"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| input | cache | program | wall s | user s | sys s | peak RSS MiB | CPU s/GB | wall vs zstd | CPU vs zstd |"
@@ -113,11 +112,11 @@ for tok in "${TOKS[@]}"; do
 	D=$W/out
 	mkdir -p "$D"
 	# Check every output before timing.
-	"${PIN[@]}" "$BIN/df11-encode" "$IN" -o "$D/m.df11" -j "$THREADS" --force >/dev/null
-	"${PIN[@]}" "$BIN/df11-decode" "$D/m.df11" -o "$D/m.df11.out" -j "$THREADS" --force >/dev/null
+	"$BIN/df11-encode" "$IN" -o "$D/m.df11" -j "$THREADS" --force >/dev/null
+	"$BIN/df11-decode" "$D/m.df11" -o "$D/m.df11.out" -j "$THREADS" --force >/dev/null
 	cmp "$IN" "$D/m.df11.out"
-	"${PIN[@]}" zstd -q -f -1 -T"$THREADS" "$IN" -o "$D/m.zst"
-	"${PIN[@]}" zstd -q -f -d "$D/m.zst" -o "$D/m.zst.out"
+	zstd -q -f -1 -T"$THREADS" "$IN" -o "$D/m.zst"
+	zstd -q -f -d "$D/m.zst" -o "$D/m.zst.out"
 	cmp "$IN" "$D/m.zst.out"
 	rm -f "$D/m.df11.out" "$D/m.zst.out"
 	DF=$(stat -c %s "$D/m.df11")
@@ -151,13 +150,14 @@ for tok in "${TOKS[@]}"; do
 				set -- $who $pair
 				awk -v l="$label" -v m="$mode" -v p="$2" -v s="$SIZE" \
 				    -v w="$(col "$1" 1)" -v u="$(col "$1" 2)" -v y="$(col "$1" 3)" \
+				    -v c="$(cpu "$1")" -v zc="$(cpu "$4")" \
 				    -v r="$(cut -d' ' -f4 "$W/$1.times" | sort -n | tail -1)" \
-				    -v zw="$(col "$4" 1)" -v zu="$(col "$4" 2)" -v zy="$(col "$4" 3)" \
+				    -v zw="$(col "$4" 1)" \
 				    -v me="$1" -v z="$4" 'BEGIN {
 					rel = (me == z) ? "" : sprintf("%.2fx", w / zw)
-					crel = (me == z) ? "" : sprintf("%.2fx", (u + y) / (zu + zy))
+					crel = (me == z) ? "" : sprintf("%.2fx", c / zc)
 					printf "| %s | %s | %s | %.3f | %.3f | %.3f | %.0f | %.2f | %s | %s |\n",
-					       l, m, p, w, u, y, r / 1024, (u + y) / (s / 1e9), rel, crel }'
+					       l, m, p, w, u, y, r / 1024, c / (s / 1e9), rel, crel }'
 			done
 		done
 	done
