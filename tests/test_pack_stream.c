@@ -5,7 +5,8 @@
  * output. One tensor sits at an odd address in the input's mapping (read
  * with pread instead). A file of one tensor out of the page cache is
  * read and packed with O_DIRECT, and its container, out of the page
- * cache, unpacked with O_DIRECT reads. */
+ * cache, unpacked with O_DIRECT reads. A damaged payload is refused even
+ * where the output would not show it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -184,6 +185,46 @@ static void test_uncached_2(void **state) { uncached(*state, 2, 1); }
 static void test_uncached_3(void **state) { uncached(*state, 3, 1); }
 static void test_uncached_read(void **state) { uncached(*state, 2, 0); }
 
+/* A flip in the last byte of a payload decoded in many pieces (stream
+ * padding: the output would still be right) is refused by unpack, whether
+ * the payload is hashed as its pieces are decoded or on its own thread,
+ * and leaves no output. */
+static void test_padding_flip(void **state)
+{
+	fixture *F = *state;
+	char *out = path_join(F->dir, "f.df11");
+	char *bad = path_join(F->dir, "bad.df11");
+	char *back = path_join(F->dir, "f.back");
+	df11_pack_options po = {.threads = 2, .force = 1};
+	assert_int_equal(df11_pack(F->st, out, &po, NULL), DF11_OK);
+	df11_model *m;
+	size_t i, size;
+	assert_int_equal(df11_model_open(out, &m), DF11_OK);
+	assert_int_equal(df11_model_find(m, "big", &i), DF11_OK);
+	uint64_t last = (uint64_t)(m->t[i].stored - m->cmap.p) +
+			m->t[i].d.stored_bytes - 1;
+	assert_true(m->t[i].d.stored_bytes <= df11_unpack_hash_map_max);
+	df11_model_close(m);
+	uint8_t *c = read_bytes(out, &size);
+	c[last] ^= 0x01;
+	write_bytes(bad, c, size);
+	for (int way = 0; way < 2; way++) {
+		uint64_t keep = df11_unpack_hash_map_max;
+		if (way == 1)
+			df11_unpack_hash_map_max = 0;
+		assert_int_equal(df11_unpack(bad, back, &po, NULL), DF11_CHECKSUM);
+		df11_unpack_hash_map_max = keep;
+		assert_non_null(strstr(df11_last_error(), "big: stored bytes differ"));
+		assert_int_not_equal(access(back, F_OK), 0);
+	}
+	free(c);
+	unlink(bad);
+	unlink(out);
+	free(bad);
+	free(back);
+	free(out);
+}
+
 static int calls;
 static int stop_at_third(void *ctx, uint64_t done, uint64_t total)
 {
@@ -214,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_uncached_2),
 		cmocka_unit_test(test_uncached_3),
 		cmocka_unit_test(test_uncached_read),
+		cmocka_unit_test(test_padding_flip),
 		cmocka_unit_test(test_cancel),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
