@@ -99,7 +99,7 @@ col() { cut -d' ' -f"$2" "$W/$1.times" | median; }
 cpu() { awk '{ print $2 + $3 }' "$W/$1.times" | median; } # user + sys
 
 echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1e6 }' /proc/meminfo) RAM"
-echo "threads $THREADS${PIN:+ (pinned to CPUs 0-$((THREADS - 1)))}; median of $REPEATS interleaved runs; peak RSS: the largest"
+echo "threads $THREADS${PIN:+ (pinned to CPUs 0-$((THREADS - 1)))}; median of $REPEATS interleaved runs ($((3 * REPEATS)) below 1 GB); peak RSS: the largest"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| input | cache | program | wall s | user s | sys s | peak RSS MiB | CPU s/GB | wall vs zstd | CPU vs zstd |"
