@@ -1250,16 +1250,47 @@ static df11_result decode_failed(const df11_model *m, const df11_mtensor *t,
 /* Whether a tensor's stored bytes match their checksum: hashed from the
  * mapping in DECODE_CHUNK pieces, whose pages leave RSS as they pass (the
  * page cache keeps them for the decoder). */
-static int payload_intact(unpack_state *s, const df11_mtensor *t)
+static int payload_intact(XXH3_state_t *st, const df11_mtensor *t)
 {
-	XXH3_64bits_reset(s->xxh);
+	XXH3_64bits_reset(st);
 	for (uint64_t at = 0; at < t->d.stored_bytes; at += DECODE_CHUNK) {
 		uint64_t n = t->d.stored_bytes - at < DECODE_CHUNK
 				     ? t->d.stored_bytes - at : DECODE_CHUNK;
-		XXH3_64bits_update(s->xxh, t->stored + at, (size_t)n);
+		XXH3_64bits_update(st, t->stored + at, (size_t)n);
 		drop_pages(t->stored, t->stored + at, n);
 	}
-	return XXH3_64bits_digest(s->xxh) == t->sum_stored;
+	return XXH3_64bits_digest(st) == t->sum_stored;
+}
+
+/* A mapped payload decoded in pieces: where its sign|mantissa bytes lie
+ * (one per element, or the raw words), and how much of its stream has
+ * been released. */
+typedef struct piece_pages {
+	uint64_t sm_off, sm_width, bits_log2;
+	uint64_t dropped; /* stream bytes already released */
+} piece_pages;
+
+static piece_pages piece_pages_of(const df11_parsed *P)
+{
+	const df11_layout *L = &P->layout;
+	int raw = L->codec == DF11_CODEC_RAW;
+	return (piece_pages){raw ? DF11_HEADER_SIZE : L->off_sm, raw ? 2 : 1,
+			     L->window_log2 + L->block_log2, 0};
+}
+
+/* Elements [first, first + cnt) of t are decoded: their sign|mantissa
+ * pages, and the stream pages before the block the next piece starts
+ * in, leave RSS. */
+static void drop_decoded(piece_pages *g, const df11_mtensor *t,
+			 const df11_parsed *P, uint64_t first, uint64_t cnt)
+{
+	drop_pages(t->stored, t->stored + g->sm_off + g->sm_width * first,
+		   g->sm_width * cnt);
+	if (P->layout.codec == DF11_CODEC_HUFFMAN && first + cnt < t->d.n_elems) {
+		uint64_t upto = (df11_block_of(P, first + cnt) << g->bits_log2) / 8;
+		drop_pages(t->stored, P->stream + g->dropped, upto - g->dropped);
+		g->dropped = upto;
+	}
 }
 
 /* Starts checking t's payload on a thread; 0 if that cannot be done (the
@@ -1322,7 +1353,6 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 	df11_result r = df11_parse(t->stored, (size_t)t->d.stored_bytes, &P);
 	if (r)
 		return decode_failed(s->m, t, r);
-	const df11_layout *L = &P.layout;
 	/* A tensor below 64 MiB in sixteen pieces of at least 1 MiB: the
 	 * writer's work overlaps the decoding even then, and the four
 	 * buffers stay small (first touches of fresh pages cost more than
@@ -1337,10 +1367,7 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 	uint64_t n = t->d.n_elems, per = pbytes / 2;
 	if (mapped)
 		df11_advise(t->stored, t->d.stored_bytes, MADV_SEQUENTIAL);
-	uint64_t sm_off = L->codec == DF11_CODEC_RAW ? DF11_HEADER_SIZE : L->off_sm;
-	uint64_t sm_width = L->codec == DF11_CODEC_RAW ? 2 : 1;
-	uint64_t bits_log2 = L->window_log2 + L->block_log2;
-	uint64_t dropped = 0; /* stream bytes already released */
+	piece_pages g = piece_pages_of(&P);
 	/* A payload in memory (read by the direct reader) is not the
 	 * mapping's to drop. One hashed here stays mapped until the tensor
 	 * is done (unpack_file releases it): it is small, and releasing its
@@ -1372,15 +1399,7 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 			return r == DF11_NOMEM ? r : decode_failed(s->m, t, r);
 		}
 		if (!keep)
-			drop_pages(t->stored, t->stored + sm_off + sm_width * first,
-				   sm_width * cnt);
-		if (!keep && L->codec == DF11_CODEC_HUFFMAN && first + cnt < n) {
-			/* Stream bytes before the block the next piece starts
-			 * in are done with. */
-			uint64_t upto = (df11_block_of(&P, first + cnt) << bits_log2) / 8;
-			drop_pages(t->stored, P.stream + dropped, upto - dropped);
-			dropped = upto;
-		}
+			drop_decoded(&g, t, &P, first, cnt);
 		wjob j = *tj;
 		int last = first + cnt == n;
 		j.data = dst;
@@ -1397,7 +1416,7 @@ static df11_result unpack_pieces(unpack_state *s, const df11_mtensor *t,
 		 * rest (the stream) after the last piece. */
 		if (hash) {
 			uint64_t to = last ? t->d.stored_bytes
-					   : sm_off + sm_width * (first + cnt);
+					   : g.sm_off + g.sm_width * (first + cnt);
 			XXH3_64bits_update(s->xxh, t->stored + hashed,
 					   (size_t)(to - hashed));
 			hashed = to;
@@ -1488,7 +1507,7 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 			int checking = !r && !held.stored && !inline_hash &&
 				       pverify_start(s, t);
 			if (!r && !held.stored && !inline_hash && !checking &&
-			    !payload_intact(s, t))
+			    !payload_intact(s->xxh, t))
 				r = stored_differs(m, t);
 			if (!r)
 				r = unpack_pieces(s, src, !held.stored, inline_hash,
@@ -1695,10 +1714,21 @@ out:
 
 /* --------------------------------------------------------------- verify */
 
+/* Tensors are checked in pieces of at most VERIFY_PIECE bytes of output
+ * (as unpack's, large enough to keep the decoder's threads busy), decoded
+ * into one reused buffer, with the pages of the container and of the
+ * original released as they pass: memory stays bounded whatever the
+ * tensor sizes (decoding each tensor whole, a 256 MiB one took 440 MiB). */
+#define VERIFY_PIECE DECODE_CHUNK
+
 typedef struct verifier {
 	df11_verify_report_fn report;
 	void *ctx;
 	uint64_t n_bad;
+	int threads;
+	df11_decoder *dec;
+	XXH3_state_t *xxh;
+	uint8_t *buf;          /* VERIFY_PIECE bytes, or NULL */
 } verifier;
 
 static void bad(verifier *v, const char *what, df11_result r)
@@ -1720,8 +1750,78 @@ static const df11_mfile *match_file(const df11_model *m, const df11_model *o,
 	return NULL;
 }
 
+/* Whether bytes [at, at + len) of a tensor equal the original's (ot, or
+ * nothing to compare with); the original's pages leave RSS. */
+static df11_result same_as_original(const df11_mtensor *t,
+				    const df11_mtensor *ot, const df11_mfile *of,
+				    const uint8_t *p, uint64_t at, uint64_t len)
+{
+	if (!ot)
+		return DF11_OK;
+	int same = !memcmp(ot->stored + at, p, (size_t)len);
+	drop_pages(ot->stored, ot->stored + at, len);
+	if (!same)
+		return df11_fail(DF11_CHECKSUM, "tensor %s differs from the "
+				 "original in %s", t->name, of->name);
+	return DF11_OK;
+}
+
+/* Checks tensor t: its payload against its hash; decoded a piece at a
+ * time, the output against the original's hash and, given the original
+ * (ot in of), against its bytes. The failure, with its message. */
+static df11_result verify_tensor(verifier *v, const df11_model *m,
+				 const df11_mtensor *t, const df11_mtensor *ot,
+				 const df11_mfile *of)
+{
+	if (!payload_intact(v->xxh, t))
+		return stored_differs(m, t);
+	if (!t->d.compressed) { /* Stored = original, whose hash matched. */
+		for (uint64_t at = 0; at < t->d.nbytes; at += VERIFY_PIECE) {
+			uint64_t n = t->d.nbytes - at < VERIFY_PIECE
+					     ? t->d.nbytes - at : VERIFY_PIECE;
+			df11_result r = same_as_original(t, ot, of, t->stored + at,
+							 at, n);
+			drop_pages(t->stored, t->stored + at, n);
+			if (r)
+				return r;
+		}
+		return DF11_OK;
+	}
+	df11_parsed P;
+	df11_result r = df11_mtensor_payload_check(m, t);
+	if (r)
+		return r;
+	if ((r = df11_parse(t->stored, (size_t)t->d.stored_bytes, &P)))
+		return df11_fail(r, "%s: tensor %s: %s", m->path, t->name,
+				 df11_last_error());
+	if (!v->dec && !(v->dec = df11_decoder_new(v->threads)))
+		return df11_fail(DF11_NOMEM, "decoder");
+	if (!v->buf && !(v->buf = df11_huge_map(VERIFY_PIECE)))
+		return df11_fail(DF11_NOMEM, "%llu bytes for %s",
+				 (unsigned long long)VERIFY_PIECE, t->name);
+	df11_advise(t->stored, t->d.stored_bytes, MADV_SEQUENTIAL);
+	piece_pages g = piece_pages_of(&P);
+	XXH3_64bits_reset(v->xxh);
+	for (uint64_t first = 0, cnt; first < t->d.n_elems; first += cnt) {
+		cnt = df11_decode_piece_end(&P, first, VERIFY_PIECE / 2) - first;
+		if ((r = df11_decode_parsed(v->dec, &P, first, cnt,
+					    (uint16_t *)(void *)v->buf)))
+			return df11_fail(r, "%s: tensor %s: %s", m->path, t->name,
+					 df11_last_error());
+		drop_decoded(&g, t, &P, first, cnt);
+		XXH3_64bits_update(v->xxh, v->buf, (size_t)(2 * cnt));
+		if ((r = same_as_original(t, ot, of, v->buf, 2 * first, 2 * cnt)))
+			return r;
+	}
+	if (XXH3_64bits_digest(v->xxh) != t->sum_orig)
+		return df11_fail(DF11_CHECKSUM, "%s: tensor %s: decoded bytes "
+				 "differ from the original's checksum", m->path,
+				 t->name);
+	return DF11_OK;
+}
+
 static void verify_file(verifier *v, df11_model *m, const df11_model *o,
-			const df11_mfile *f, uint8_t **buf, size_t *cap)
+			const df11_mfile *f)
 {
 	if (df11_xxh3(f->sect, (size_t)f->sect_size) != f->sect_sum) {
 		df11_fail(DF11_CHECKSUM, "%s: %s: %s differ from their checksum",
@@ -1743,34 +1843,19 @@ static void verify_file(verifier *v, df11_model *m, const df11_model *o,
 		of = NULL;
 	}
 	for (size_t k = 0; f->is_st && k < f->count; k++) {
-		size_t ti = f->first + k;
-		const df11_mtensor *t = &m->t[ti];
-		size_t n = (size_t)t->d.nbytes;
-		if (*cap < n) {
-			free(*buf);
-			*cap = 0;
-			if (!(*buf = malloc(n))) {
-				df11_fail(DF11_NOMEM, "%zu bytes for %s", n,
-					  t->name);
-				bad(v, t->name, DF11_NOMEM);
-				continue;
-			}
-			*cap = n;
-		}
-		df11_result r = df11_mtensor_read(m, ti, *buf, n, 1);
-		if (r) {
+		const df11_mtensor *t = &m->t[f->first + k];
+		const df11_mtensor *ot = of ? &o->t[of->first + k] : NULL;
+		df11_result r = DF11_OK;
+		if (ot && (strcmp(ot->name, t->name) ||
+			   ot->d.nbytes != t->d.nbytes))
+			r = df11_fail(DF11_CHECKSUM, "tensor %s differs from the "
+				      "original in %s", t->name, of->name);
+		if (!r)
+			r = verify_tensor(v, m, t, ot, of);
+		if (r)
 			bad(v, t->name, r);
-		} else if (of) {
-			const df11_mtensor *ot = &o->t[of->first + k];
-			if (strcmp(ot->name, t->name) || ot->d.nbytes != n ||
-			    (n && memcmp(ot->stored, *buf, n))) {
-				df11_fail(DF11_CHECKSUM, "tensor %s differs from "
-					  "the original in %s", t->name,
-					  of->name);
-				bad(v, t->name, DF11_CHECKSUM);
-			}
+		if (ot)
 			drop_pages(of->map.p, ot->stored, ot->d.nbytes);
-		}
 		drop_pages(m->cmap.p, t->stored, t->d.stored_bytes);
 	}
 }
@@ -1782,10 +1867,8 @@ df11_result df11_verify(const char *input, const char *against,
 {
 	static const df11_pack_options defaults = {0};
 	const df11_pack_options *opt = opt_in ? opt_in : &defaults;
-	verifier v = {report, report_ctx, 0};
+	verifier v = {report, report_ctx, 0, opt->threads, NULL, NULL, NULL};
 	df11_model *m = NULL, *o = NULL;
-	uint8_t *buf = NULL;
-	size_t cap = 0;
 	if (n_bad_ret)
 		*n_bad_ret = 0;
 	if (!input)
@@ -1800,7 +1883,10 @@ df11_result df11_verify(const char *input, const char *against,
 			      input);
 		goto out;
 	}
-	df11_model_set_threads(m, opt->threads);
+	if (!(v.xxh = XXH3_createState())) {
+		r = df11_fail(DF11_NOMEM, "verify");
+		goto out;
+	}
 	if (against) {
 		if ((r = df11_model_open(against, &o)))
 			goto out;
@@ -1830,7 +1916,7 @@ df11_result df11_verify(const char *input, const char *against,
 	for (size_t i = 0; i < m->nf; i++)
 		total += m->f[i].orig_size;
 	for (size_t i = 0; i < m->nf; i++) {
-		verify_file(&v, m, o, &m->f[i], &buf, &cap);
+		verify_file(&v, m, o, &m->f[i]);
 		done += m->f[i].orig_size;
 		if (cancelled(opt, done, total)) {
 			r = df11_fail(DF11_CANCELLED, "interrupted");
@@ -1849,7 +1935,10 @@ df11_result df11_verify(const char *input, const char *against,
 		}
 	}
 out:
-	free(buf);
+	if (v.buf)
+		munmap(v.buf, VERIFY_PIECE);
+	df11_decoder_free(v.dec);
+	XXH3_freeState(v.xxh);
 	df11_model_close(m);
 	df11_model_close(o);
 	if (n_bad_ret)
