@@ -1504,10 +1504,9 @@ static df11_result unpack_file(unpack_state *s, size_t fi, const char *path,
 				r = decode_failed(m, src, r);
 			/* Bytes the reader holds were checked as they came. */
 			int inline_hash = !held.stored && hashed_from_map(t);
-			int checking = !r && !held.stored && !inline_hash &&
-				       pverify_start(s, t);
-			if (!r && !held.stored && !inline_hash && !checking &&
-			    !payload_intact(s->xxh, t))
+			int on_thread = !r && !held.stored && !inline_hash;
+			int checking = on_thread && pverify_start(s, t);
+			if (on_thread && !checking && !payload_intact(s->xxh, t))
 				r = stored_differs(m, t);
 			if (!r)
 				r = unpack_pieces(s, src, !held.stored, inline_hash,
@@ -1792,8 +1791,7 @@ static df11_result verify_tensor(verifier *v, const df11_model *m,
 	if (r)
 		return r;
 	if ((r = df11_parse(t->stored, (size_t)t->d.stored_bytes, &P)))
-		return df11_fail(r, "%s: tensor %s: %s", m->path, t->name,
-				 df11_last_error());
+		return decode_failed(m, t, r);
 	if (!v->dec && !(v->dec = df11_decoder_new(v->threads)))
 		return df11_fail(DF11_NOMEM, "decoder");
 	if (!v->buf && !(v->buf = df11_huge_map(VERIFY_PIECE)))
@@ -1806,8 +1804,7 @@ static df11_result verify_tensor(verifier *v, const df11_model *m,
 		cnt = df11_decode_piece_end(&P, first, VERIFY_PIECE / 2) - first;
 		if ((r = df11_decode_parsed(v->dec, &P, first, cnt,
 					    (uint16_t *)(void *)v->buf)))
-			return df11_fail(r, "%s: tensor %s: %s", m->path, t->name,
-					 df11_last_error());
+			return decode_failed(m, t, r);
 		drop_decoded(&g, t, &P, first, cnt);
 		XXH3_64bits_update(v->xxh, v->buf, (size_t)(2 * cnt));
 		if ((r = same_as_original(t, ot, of, v->buf, 2 * first, 2 * cnt)))

@@ -287,11 +287,11 @@ void df11_advise(const void *p, uint64_t len, int advice)
 #define UNCACHED_PROBES 16
 int df11_mostly_uncached(const uint8_t *p, uint64_t len)
 {
+	if (!p || !len)
+		return 0;
 	long pg = sysconf(_SC_PAGESIZE);
 	uintptr_t a = (uintptr_t)p & ~((uintptr_t)pg - 1);
 	uint64_t n = ((uintptr_t)p + len - a + (uintptr_t)pg - 1) / (uintptr_t)pg;
-	if (!p || !len)
-		return 0;
 	uint64_t probes = n < UNCACHED_PROBES ? n : UNCACHED_PROBES, in = 0;
 	for (uint64_t i = 0; i < probes; i++) {
 		unsigned char v;
